@@ -1,0 +1,12 @@
+//! memo-conformance: the store contract of memo as code.
+//!
+//! ```ignore
+//! fn harness() -> memo_conformance::Harness {
+//!     memo_conformance::Harness::new(my_crate::MyStore::default)
+//! }
+//! memo_conformance::suite!(harness);
+//! ```
+
+mod harness;
+
+pub use harness::{Fixture, Harness};

@@ -1,0 +1,919 @@
+//! The Memoizer: options resolution, the read path, single-flight, locks and statistics.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::{Clock, SystemClock, to_unix};
+use crate::error::{Error, Result};
+use crate::flight::{Flights, Join, Leader, Outcome};
+use crate::options::{Dynamic, EtagSource, Options, Region, Setting};
+use crate::record::{Bytes, Record, duration_between};
+use crate::store::{Lock, LockProvider, Store};
+
+/// How long a caller waits for a lock or another caller's computation unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Memoizes computations into a [`Store`].
+///
+/// Cheap to clone: clones share regions, statistics and single-flight state.
+///
+/// ```
+/// use std::time::Duration;
+/// use memo_core::{ManualClock, Memoizer, Options};
+/// # use memo_core::doc_store::DocStore;
+///
+/// let clock = ManualClock::new();
+/// let memo = Memoizer::builder(DocStore::default()).clock(clock.clone()).build();
+/// let opts = Options::new().max_age(Duration::from_secs(60));
+///
+/// let mut calls = 0;
+/// let mut slow_square = |x: u64| { calls += 1; x * x };
+/// assert_eq!(memo.get_with("square(12)", &opts, || slow_square(12)).unwrap(), 144);
+/// assert_eq!(memo.get_with("square(12)", &opts, || slow_square(12)).unwrap(), 144);
+/// clock.advance(Duration::from_secs(61));
+/// assert_eq!(memo.get_with("square(12)", &opts, || slow_square(12)).unwrap(), 144);
+/// assert_eq!(calls, 2);
+/// assert_eq!(memo.stats().hits, 1);
+/// ```
+#[derive(Clone)]
+pub struct Memoizer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    regions: RwLock<Regions>,
+    clock: Arc<dyn Clock>,
+    flights: Flights,
+    counters: Counters,
+}
+
+struct Regions {
+    defs: HashMap<Arc<str>, Region>,
+    /// Each region's options with its parents' merged in.
+    flat: HashMap<Arc<str>, Options>,
+    /// The default region, ready for calls without options.
+    default: Arc<Resolved>,
+}
+
+/// Options after merging, with the defaults filled in.
+struct Resolved {
+    store: Arc<dyn Store>,
+    namespace: Option<Arc<str>>,
+    max_age: Option<Dynamic<Duration>>,
+    expiry: Option<Dynamic<f64>>,
+    etag: Option<EtagSource>,
+    lock: Setting<Arc<dyn LockProvider>>,
+    timeout: Duration,
+    strict: bool,
+}
+
+impl Resolved {
+    fn new(options: &Options) -> Result<Self> {
+        let Some(store) = options.store.value() else {
+            return Err(Error::Config(
+                "no store: give the default region or the call a store".into(),
+            ));
+        };
+        Ok(Self::with_store(options, store.clone()))
+    }
+
+    fn with_store(options: &Options, store: Arc<dyn Store>) -> Self {
+        Resolved {
+            store,
+            namespace: options.namespace.value().cloned(),
+            max_age: options.max_age.value().cloned(),
+            expiry: options.expiry.value().cloned(),
+            etag: options.etag.value().cloned(),
+            lock: options.lock.clone(),
+            timeout: options.timeout.value().copied().unwrap_or(DEFAULT_TIMEOUT),
+            strict: options.strict.value().copied().unwrap_or(false),
+        }
+    }
+
+    fn store_id(&self) -> usize {
+        Arc::as_ptr(&self.store).cast::<()>() as usize
+    }
+
+    fn full_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
+        match &self.namespace {
+            None => Cow::Borrowed(key),
+            Some(ns) => Cow::Owned(format!("{ns}:{key}")),
+        }
+    }
+}
+
+/// One call, with its dynamic options resolved once.
+struct Call<'a> {
+    cfg: &'a Resolved,
+    key: Cow<'a, str>,
+    now: f64,
+    max_age: Option<Duration>,
+    expiry: Option<f64>,
+    etag: Option<Bytes>,
+}
+
+impl Call<'_> {
+    /// When the record stops being a hit for this call: the earliest of its stored expiry, its
+    /// creation plus the call's `max_age`, and the call's `expiry`.
+    fn effective_expiry(&self, record: &Record) -> Option<f64> {
+        let by_age = self.max_age.map(|age| record.created + age.as_secs_f64());
+        [record.expiry, by_age, self.expiry]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+    }
+
+    fn is_fresh(&self, record: &Record) -> bool {
+        if let Some(etag) = &self.etag
+            && record.etag.as_deref() != Some(&**etag)
+        {
+            return false;
+        }
+        // `!(now < expiry)` rather than `now >= expiry` so that a NaN time is stale.
+        self.effective_expiry(record)
+            .is_none_or(|expiry| self.now < expiry)
+    }
+}
+
+/// Counts of what the Memoizer did, since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls answered from the store.
+    pub hits: u64,
+    /// Calls that found no usable record.
+    pub misses: u64,
+    /// Times a memoized function ran.
+    pub computations: u64,
+    /// Store operations that failed (reads that became misses, writes that were skipped).
+    pub store_errors: u64,
+    /// Records or values that did not decode, and values or etags that did not encode.
+    pub codec_errors: u64,
+    /// Locks or waits for another caller that timed out.
+    pub lock_timeouts: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    computations: AtomicU64,
+    store_errors: AtomicU64,
+    codec_errors: AtomicU64,
+    lock_timeouts: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A memo error or the memoized function's own error.
+enum Fail<E> {
+    Memo(Error),
+    Func(E),
+}
+
+impl<E> From<Error> for Fail<E> {
+    fn from(error: Error) -> Self {
+        Fail::Memo(error)
+    }
+}
+
+/// Releases a held lock when dropped, also during a panic.
+struct LockGuard(Box<dyn Lock>);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.0.release() {
+            tracing::warn!(%error, "memo: releasing a lock failed; it will lapse with its lease");
+        }
+    }
+}
+
+/// Builds a [`Memoizer`] with a clock and default options.
+#[derive(Debug)]
+pub struct MemoizerBuilder {
+    store: Arc<dyn Store>,
+    options: Options,
+    clock: Arc<dyn Clock>,
+}
+
+impl MemoizerBuilder {
+    /// The clock records are timed with (default: [`SystemClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Options of the default region, under the store given to [`Memoizer::builder`].
+    #[must_use]
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = self.options.overlay(&options);
+        self
+    }
+
+    /// The Memoizer.
+    pub fn build(self) -> Memoizer {
+        let store = self.options.store.value().unwrap_or(&self.store).clone();
+        let default = Arc::new(Resolved::with_store(&self.options, store));
+        let name: Arc<str> = Region::DEFAULT.into();
+        let region = Region::new(Region::DEFAULT, self.options.clone());
+        Memoizer {
+            inner: Arc::new(Inner {
+                regions: RwLock::new(Regions {
+                    defs: HashMap::from([(name.clone(), region)]),
+                    flat: HashMap::from([(name, self.options)]),
+                    default,
+                }),
+                clock: self.clock,
+                flights: Flights::default(),
+                counters: Counters::default(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Memoizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let regions = self
+            .inner
+            .regions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<&str> = regions.defs.keys().map(|k| &**k).collect();
+        names.sort_unstable();
+        f.debug_struct("Memoizer")
+            .field("store", &regions.default.store)
+            .field("regions", &names)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Memoizer {
+    /// A Memoizer whose default region keeps records in `store`.
+    pub fn new(store: impl Store) -> Self {
+        Self::builder(store).build()
+    }
+
+    /// A builder whose default region keeps records in `store`.
+    pub fn builder(store: impl Store) -> MemoizerBuilder {
+        Self::builder_arc(Arc::new(store))
+    }
+
+    /// Like [`Memoizer::builder`], for a store that is shared with others.
+    pub fn builder_arc(store: Arc<dyn Store>) -> MemoizerBuilder {
+        MemoizerBuilder {
+            options: Options::new().store_arc(store.clone()),
+            store,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The statistics so far.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            hits: read(&c.hits),
+            misses: read(&c.misses),
+            computations: read(&c.computations),
+            store_errors: read(&c.store_errors),
+            codec_errors: read(&c.codec_errors),
+            lock_timeouts: read(&c.lock_timeouts),
+        }
+    }
+
+    /// The clock records are timed with.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
+    /// The default region's store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.inner
+            .regions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .default
+            .store
+            .clone()
+    }
+
+    /// Adds or replaces a region. Replacing [`Region::DEFAULT`] changes the defaults; it must
+    /// keep a store and have no parent.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the parent is unknown, when the parent chain would come back to
+    /// this region, or when the default region gets a parent or loses its store. Nothing is
+    /// changed then.
+    pub fn add_region(&self, region: Region) -> Result<()> {
+        let mut regions = self
+            .inner
+            .regions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut defs = regions.defs.clone();
+        if &*region.name == Region::DEFAULT {
+            if region.parent.is_some() {
+                return Err(Error::Config("the default region has no parent".into()));
+            }
+        } else {
+            let parent = region.parent.as_deref().unwrap_or(Region::DEFAULT);
+            let mut at = Some(parent);
+            while let Some(name) = at {
+                if name == &*region.name {
+                    return Err(Error::Config(format!(
+                        "region {:?}: parent {parent:?} descends from it (a cycle)",
+                        region.name
+                    )));
+                }
+                let Some(def) = defs.get(name) else {
+                    return Err(Error::Config(format!(
+                        "region {:?}: unknown parent region {name:?}",
+                        region.name
+                    )));
+                };
+                at = if name == Region::DEFAULT {
+                    None
+                } else {
+                    Some(def.parent.as_deref().unwrap_or(Region::DEFAULT))
+                };
+            }
+        }
+        defs.insert(region.name.clone(), region);
+        let mut flat = HashMap::with_capacity(defs.len());
+        for name in defs.keys() {
+            flatten(&defs, name, &mut flat);
+        }
+        let default = Arc::new(Resolved::new(&flat[Region::DEFAULT])?);
+        *regions = Regions {
+            defs,
+            flat,
+            default,
+        };
+        Ok(())
+    }
+
+    fn resolve(&self, options: Option<&Options>) -> Result<Arc<Resolved>> {
+        let regions = self
+            .inner
+            .regions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(options) = options else {
+            return Ok(regions.default.clone());
+        };
+        let region = options.region.as_deref().unwrap_or(Region::DEFAULT);
+        let Some(base) = regions.flat.get(region) else {
+            return Err(Error::Config(format!("unknown region {region:?}")));
+        };
+        Ok(Arc::new(Resolved::new(&base.overlay(options))?))
+    }
+
+    fn call<'a>(&self, cfg: &'a Resolved, key: &'a str) -> Result<Call<'a>> {
+        Ok(Call {
+            cfg,
+            key: cfg.full_key(key),
+            now: self.inner.clock.now(),
+            max_age: cfg.max_age.as_ref().map(Dynamic::resolve),
+            expiry: cfg.expiry.as_ref().map(Dynamic::resolve),
+            etag: cfg.etag.as_ref().map(EtagSource::resolve).transpose()?,
+        })
+    }
+
+    /// Counts and logs a store fault; returns it in strict mode.
+    fn fault(&self, call: &Call<'_>, operation: &str, error: Error) -> Result<()> {
+        let counter = match error {
+            Error::Codec(_) => &self.inner.counters.codec_errors,
+            _ => &self.inner.counters.store_errors,
+        };
+        bump(counter);
+        tracing::warn!(key = %call.key, store = call.cfg.store.name(), %error, "memo: {operation} failed");
+        if call.cfg.strict { Err(error) } else { Ok(()) }
+    }
+
+    /// The fresh record under the call's key, if any; faults are misses unless strict.
+    fn fresh_record(&self, call: &Call<'_>) -> Result<Option<Record>> {
+        match call.cfg.store.get(&call.key) {
+            Ok(Some(record)) if call.is_fresh(&record) => Ok(Some(record)),
+            Ok(_) => Ok(None),
+            Err(error) => self.fault(call, "read", error).map(|()| None),
+        }
+    }
+
+    /// The fresh record and its value, if both decode.
+    fn read<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<Option<(T, Record)>> {
+        let Some(record) = self.fresh_record(call)? else {
+            return Ok(None);
+        };
+        match postcard::from_bytes(&record.value) {
+            Ok(value) => Ok(Some((value, record))),
+            Err(e) => {
+                let error = Error::Codec(format!("value of {:?}: {e}", call.key));
+                self.fault(call, "decoding a value", error).map(|()| None)
+            }
+        }
+    }
+
+    fn run<T, E>(
+        &self,
+        key: &str,
+        options: Option<&Options>,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, Fail<E>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let cfg = self.resolve(options)?;
+        let call = self.call(&cfg, key)?;
+        let flights = &self.inner.flights;
+        let mut epoch = flights.epoch();
+        if let Some((value, _)) = self.read(&call)? {
+            bump(&self.inner.counters.hits);
+            return Ok(value);
+        }
+        bump(&self.inner.counters.misses);
+        let flight_key = (cfg.store_id(), Box::from(&*call.key));
+        loop {
+            match flights.join(flight_key.clone()) {
+                Join::Leader(leader) => {
+                    if flights.epoch() != epoch {
+                        // A flight ended between our read and our join: its record may be there.
+                        if let Some((value, record)) = self.read(&call)? {
+                            leader.finish(record);
+                            return Ok(value);
+                        }
+                    }
+                    return self.lead(&call, Some(leader), f);
+                }
+                Join::Waiter(flight) => match flight.wait(cfg.timeout) {
+                    Outcome::Done(record) => match postcard::from_bytes(&record.value) {
+                        Ok(value) => return Ok(value),
+                        // Another caller memoized another type under this key.
+                        Err(_) => return self.lead(&call, None, f),
+                    },
+                    Outcome::Failed => {
+                        epoch = flights.epoch();
+                        if let Some((value, _)) = self.read(&call)? {
+                            return Ok(value);
+                        }
+                    }
+                    Outcome::TimedOut => {
+                        bump(&self.inner.counters.lock_timeouts);
+                        if cfg.strict {
+                            return Err(Fail::Memo(Error::LockTimeout {
+                                key: call.key.into_owned(),
+                                timeout: cfg.timeout,
+                            }));
+                        }
+                        return self.lead(&call, None, f);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Takes the lock, double-checks, computes, writes, releases, and hands the record to the
+    /// waiters. Without a `leader` (a waiter that gave up waiting) there is no one to hand to.
+    fn lead<T, E>(
+        &self,
+        call: &Call<'_>,
+        leader: Option<Leader<'_>>,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, Fail<E>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let guard = self.take_lock(call)?;
+        // Double check: whoever held the lock before us may have stored the value.
+        if guard.is_some()
+            && let Some((value, record)) = self.read(call)?
+        {
+            drop(guard);
+            if let Some(leader) = leader {
+                leader.finish(record);
+            }
+            return Ok(value);
+        }
+        bump(&self.inner.counters.computations);
+        let value = f().map_err(Fail::Func)?;
+        let created = self.inner.clock.now();
+        let by_age = call.max_age.map(|age| created + age.as_secs_f64());
+        let expiry = [call.expiry, by_age].into_iter().flatten().reduce(f64::min);
+        let record = match postcard::to_allocvec(&value) {
+            Ok(bytes) => Record {
+                created,
+                expiry,
+                etag: call.etag.clone(),
+                value: bytes.into(),
+            },
+            Err(e) => {
+                let error = Error::Codec(format!("value of {:?}: {e}", call.key));
+                self.fault(call, "encoding a value", error)?;
+                return Ok(value);
+            }
+        };
+        let written = call.cfg.store.set(&call.key, record.clone());
+        drop(guard);
+        if let Some(leader) = leader {
+            leader.finish(record);
+        }
+        if let Err(error) = written {
+            self.fault(call, "write", error)?;
+        }
+        Ok(value)
+    }
+
+    fn take_lock(&self, call: &Call<'_>) -> Result<Option<LockGuard>> {
+        let lock = match &call.cfg.lock {
+            Setting::Value(provider) => Some(provider.lock(&call.key)),
+            Setting::Unset => call.cfg.store.lock(&call.key),
+            Setting::Cleared => None,
+        };
+        let Some(lock) = lock else { return Ok(None) };
+        match lock.acquire(call.cfg.timeout) {
+            Ok(true) => Ok(Some(LockGuard(lock))),
+            Ok(false) => {
+                bump(&self.inner.counters.lock_timeouts);
+                tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout,
+                    "memo: lock timed out; computing anyway");
+                if call.cfg.strict {
+                    Err(Error::LockTimeout {
+                        key: call.key.to_string(),
+                        timeout: call.cfg.timeout,
+                    })
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(error) => self.fault(call, "acquiring the lock", error).map(|()| None),
+        }
+    }
+
+    /// The value under `key`, computed by `f` and stored on a miss.
+    ///
+    /// Concurrent misses of one key in this process run `f` once; the others wait for its value
+    /// (at most the `timeout` option). Store faults and undecodable records are misses, and a
+    /// failed write still returns the value (unless the options are strict); each is counted in
+    /// [`Memoizer::stats`]. A panic in `f` reaches the caller, stores nothing and wakes the
+    /// waiters, who then compute themselves.
+    ///
+    /// # Errors
+    /// With default options, only when the options are inconsistent ([`Error::Config`]) or an
+    /// etag does not encode ([`Error::Codec`]); in strict mode also store faults and timeouts.
+    pub fn get<T, F>(&self, key: &str, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> T,
+    {
+        self.get_inner(key, None, f)
+    }
+
+    /// [`Memoizer::get`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Memoizer::get`].
+    pub fn get_with<T, F>(&self, key: &str, options: &Options, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> T,
+    {
+        self.get_inner(key, Some(options), f)
+    }
+
+    fn get_inner<T, F>(&self, key: &str, options: Option<&Options>, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> T,
+    {
+        self.run(key, options, || Ok::<T, Infallible>(f()))
+            .map_err(|fail| match fail {
+                Fail::Memo(error) => error,
+                Fail::Func(never) => match never {},
+            })
+    }
+
+    /// Like [`Memoizer::get`] for a fallible function: an `Err` is returned and never cached.
+    ///
+    /// The error type takes memo's errors through `From` (as `anyhow::Error` and `Box<dyn Error>`
+    /// do); for any other error type, map it into [`TryError`].
+    ///
+    /// ```
+    /// use memo_core::{Memoizer, TryError};
+    /// # use memo_core::doc_store::DocStore;
+    ///
+    /// let memo = Memoizer::new(DocStore::default());
+    /// let parsed: Result<u8, TryError<std::num::ParseIntError>> =
+    ///     memo.try_get("parse(x)", || "x".parse::<u8>().map_err(TryError::Func));
+    /// assert!(matches!(parsed, Err(TryError::Func(_))));
+    /// assert!(!memo.exists("parse(x)").unwrap());
+    /// ```
+    ///
+    /// # Errors
+    /// `f`'s error, or memo's as in [`Memoizer::get`].
+    pub fn try_get<T, E, F>(&self, key: &str, f: F) -> std::result::Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<Error>,
+        F: FnOnce() -> std::result::Result<T, E>,
+    {
+        self.try_get_inner(key, None, f)
+    }
+
+    /// [`Memoizer::try_get`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Memoizer::try_get`].
+    pub fn try_get_with<T, E, F>(
+        &self,
+        key: &str,
+        options: &Options,
+        f: F,
+    ) -> std::result::Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<Error>,
+        F: FnOnce() -> std::result::Result<T, E>,
+    {
+        self.try_get_inner(key, Some(options), f)
+    }
+
+    fn try_get_inner<T, E, F>(
+        &self,
+        key: &str,
+        options: Option<&Options>,
+        f: F,
+    ) -> std::result::Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<Error>,
+        F: FnOnce() -> std::result::Result<T, E>,
+    {
+        self.run(key, options, f).map_err(|fail| match fail {
+            Fail::Memo(error) => E::from(error),
+            Fail::Func(error) => error,
+        })
+    }
+
+    /// The cached value under `key` without computing: `Ok(None)` on a miss. Faults are misses
+    /// unless strict.
+    ///
+    /// # Errors
+    /// As [`Memoizer::get`].
+    pub fn peek<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.peek_inner(key, None)
+    }
+
+    /// [`Memoizer::peek`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Memoizer::get`].
+    pub fn peek_with<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        options: &Options,
+    ) -> Result<Option<T>> {
+        self.peek_inner(key, Some(options))
+    }
+
+    fn peek_inner<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        options: Option<&Options>,
+    ) -> Result<Option<T>> {
+        let cfg = self.resolve(options)?;
+        let call = self.call(&cfg, key)?;
+        let found = self.read(&call)?;
+        let counter = if found.is_some() {
+            &self.inner.counters.hits
+        } else {
+            &self.inner.counters.misses
+        };
+        bump(counter);
+        Ok(found.map(|(value, _)| value))
+    }
+
+    /// The live record under `key` for these options, with store errors returned.
+    fn live(&self, call: &Call<'_>) -> Result<Option<Record>> {
+        Ok(call
+            .cfg
+            .store
+            .get(&call.key)?
+            .filter(|record| call.is_fresh(record)))
+    }
+
+    fn with_call<R>(
+        &self,
+        key: &str,
+        options: Option<&Options>,
+        then: impl FnOnce(&Call<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let cfg = self.resolve(options)?;
+        let call = self.call(&cfg, key)?;
+        then(&call)
+    }
+
+    /// Whether a [`Memoizer::get`] now would hit.
+    ///
+    /// # Errors
+    /// Store errors are returned: this and the other inspection methods do not fail open.
+    pub fn exists(&self, key: &str) -> Result<bool> {
+        self.with_call(key, None, |call| Ok(self.live(call)?.is_some()))
+    }
+
+    /// [`Memoizer::exists`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Memoizer::exists`].
+    pub fn exists_with(&self, key: &str, options: &Options) -> Result<bool> {
+        self.with_call(key, Some(options), |call| Ok(self.live(call)?.is_some()))
+    }
+
+    /// Removes the record under `key`; `false` when there was none.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn delete(&self, key: &str) -> Result<bool> {
+        self.with_call(key, None, |call| call.cfg.store.delete(&call.key))
+    }
+
+    /// [`Memoizer::delete`] with per-call options.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn delete_with(&self, key: &str, options: &Options) -> Result<bool> {
+        self.with_call(key, Some(options), |call| call.cfg.store.delete(&call.key))
+    }
+
+    /// The time the value under `key` has left: `None` when missing, expired or never expiring.
+    /// Rounded down, never more than the truth.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        self.with_call(key, None, |call| self.ttl_of(call))
+    }
+
+    /// [`Memoizer::ttl`] with per-call options (their `max_age` and `expiry` count).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn ttl_with(&self, key: &str, options: &Options) -> Result<Option<Duration>> {
+        self.with_call(key, Some(options), |call| self.ttl_of(call))
+    }
+
+    fn ttl_of(&self, call: &Call<'_>) -> Result<Option<Duration>> {
+        let Some(record) = self.live(call)? else {
+            return Ok(None);
+        };
+        Ok(call
+            .effective_expiry(&record)
+            .map(|expiry| duration_between(call.now, expiry)))
+    }
+
+    /// Makes the value under `key` expire `after` from now.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no live value; store errors.
+    pub fn expire(&self, key: &str, after: Duration) -> Result<()> {
+        self.with_call(key, None, |call| {
+            self.expire_of(call, call.now + after.as_secs_f64())
+        })
+    }
+
+    /// [`Memoizer::expire`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Memoizer::expire`].
+    pub fn expire_with(&self, key: &str, options: &Options, after: Duration) -> Result<()> {
+        self.with_call(key, Some(options), |call| {
+            self.expire_of(call, call.now + after.as_secs_f64())
+        })
+    }
+
+    /// Makes the value under `key` expire at `at`.
+    ///
+    /// # Errors
+    /// As [`Memoizer::expire`].
+    pub fn expire_at(&self, key: &str, at: SystemTime) -> Result<()> {
+        self.with_call(key, None, |call| self.expire_of(call, to_unix(at)))
+    }
+
+    /// [`Memoizer::expire_at`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Memoizer::expire`].
+    pub fn expire_at_with(&self, key: &str, options: &Options, at: SystemTime) -> Result<()> {
+        self.with_call(key, Some(options), |call| self.expire_of(call, to_unix(at)))
+    }
+
+    fn expire_of(&self, call: &Call<'_>, at: f64) -> Result<()> {
+        let Some(mut record) = self.live(call)? else {
+            return Err(Error::NotFound {
+                key: call.key.to_string(),
+            });
+        };
+        record.expiry = Some(at);
+        call.cfg.store.set(&call.key, record)
+    }
+
+    /// The etag the live value under `key` was computed under; `None` when there is no live
+    /// value or it has no etag.
+    ///
+    /// # Errors
+    /// Store errors; [`Error::Codec`] when the etag is not an `E`.
+    pub fn etag<E: DeserializeOwned>(&self, key: &str) -> Result<Option<E>> {
+        self.with_call(key, None, |call| self.etag_of(call))
+    }
+
+    /// [`Memoizer::etag`] with per-call options.
+    ///
+    /// # Errors
+    /// As [`Memoizer::etag`].
+    pub fn etag_with<E: DeserializeOwned>(
+        &self,
+        key: &str,
+        options: &Options,
+    ) -> Result<Option<E>> {
+        self.with_call(key, Some(options), |call| self.etag_of(call))
+    }
+
+    fn etag_of<E: DeserializeOwned>(&self, call: &Call<'_>) -> Result<Option<E>> {
+        let Some(etag) = self.live(call)?.and_then(|record| record.etag) else {
+            return Ok(None);
+        };
+        postcard::from_bytes(&etag)
+            .map(Some)
+            .map_err(|e| Error::Codec(format!("etag of {:?}: {e}", call.key)))
+    }
+
+    /// The key as the store sees it, namespace included.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown region or a missing store.
+    pub fn key_with(&self, key: &str, options: &Options) -> Result<String> {
+        Ok(self.resolve(Some(options))?.full_key(key).into_owned())
+    }
+
+    /// Removes every record of the options' namespace (every record of the store when there is
+    /// none) and returns how many. Needs a store with [`scan`](Store::scan).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a store without scan; store errors.
+    pub fn clear_with(&self, options: &Options) -> Result<u64> {
+        let cfg = self.resolve(Some(options))?;
+        let prefix = cfg
+            .namespace
+            .as_ref()
+            .map(|ns| format!("{ns}:"))
+            .unwrap_or_default();
+        let mut removed = 0;
+        for key in cfg.store.scan(&prefix)? {
+            removed += u64::from(cfg.store.delete(&key)?);
+        }
+        Ok(removed)
+    }
+}
+
+fn flatten(
+    defs: &HashMap<Arc<str>, Region>,
+    name: &Arc<str>,
+    flat: &mut HashMap<Arc<str>, Options>,
+) {
+    if flat.contains_key(name) {
+        return;
+    }
+    let region = &defs[name];
+    let merged = if &**name == Region::DEFAULT {
+        region.options.clone()
+    } else {
+        let parent: Arc<str> = region
+            .parent
+            .clone()
+            .unwrap_or_else(|| Region::DEFAULT.into());
+        flatten(defs, &parent, flat);
+        flat[&parent].overlay(&region.options)
+    };
+    flat.insert(name.clone(), merged);
+}
+
+/// Error type for [`Memoizer::try_get`] with a function whose error type knows nothing of memo.
+#[derive(Debug, thiserror::Error)]
+pub enum TryError<E> {
+    /// memo's own error.
+    #[error(transparent)]
+    Memo(#[from] Error),
+    /// The function's error.
+    #[error("{0}")]
+    Func(E),
+}

@@ -1,0 +1,241 @@
+//! The store contract and the lock contract.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::record::Record;
+
+/// Where records live. Three required methods; everything else has a default.
+///
+/// Keys are arbitrary strings (empty, 4 KiB long, any Unicode, `:` and NUL included). Expiry
+/// semantics live in the [`Memoizer`](crate::Memoizer), so a store may return an expired record;
+/// it must never return a wrong one. The `memo-conformance` crate checks every rule in one line:
+/// `memo_conformance::suite!(...)`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use memo_core::{Memoizer, Record, Result, Store};
+///
+/// #[derive(Debug, Default)]
+/// struct MyStore(Mutex<HashMap<String, Record>>);
+///
+/// impl Store for MyStore {
+///     fn get(&self, key: &str) -> Result<Option<Record>> {
+///         Ok(self.0.lock().unwrap().get(key).cloned())
+///     }
+///     fn set(&self, key: &str, record: Record) -> Result<()> {
+///         self.0.lock().unwrap().insert(key.to_owned(), record);
+///         Ok(())
+///     }
+///     fn delete(&self, key: &str) -> Result<bool> {
+///         Ok(self.0.lock().unwrap().remove(key).is_some())
+///     }
+/// }
+///
+/// let memo = Memoizer::new(MyStore::default());
+/// assert_eq!(memo.get("answer", || 42_u32).unwrap(), 42);
+/// ```
+pub trait Store: Send + Sync + Debug + 'static {
+    /// The record under `key`, expired or not.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the engine fails, [`Error::Codec`] when the stored bytes do not
+    /// decode.
+    fn get(&self, key: &str) -> Result<Option<Record>>;
+
+    /// Stores `record` under `key`, replacing any record there.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the engine fails.
+    fn set(&self, key: &str, record: Record) -> Result<()>;
+
+    /// Removes the record under `key`; `false` when there was none.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the engine fails.
+    fn delete(&self, key: &str) -> Result<bool>;
+
+    /// The time the record under `key` has left: `None` when it is missing, expired or never
+    /// expires. Never more than the truth. The default reads the record and the system clock.
+    ///
+    /// # Errors
+    /// As [`Store::get`].
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        let now = SystemClock.now();
+        Ok(self
+            .get(key)?
+            .filter(|r| !r.is_expired(now))
+            .and_then(|r| r.remaining(now)))
+    }
+
+    /// The store's own cross-process lock for `key`, if it has one (Redis does). The
+    /// Memoizer takes it around a computation unless the options say otherwise.
+    fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        let _ = key;
+        None
+    }
+
+    /// What this store can do; the conformance kit and the Memoizer read it.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// The keys that start with `prefix`, in no particular order.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] unless [`Capabilities::scan`]; [`Error::Backend`] on failure.
+    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        let _ = prefix;
+        Err(Error::Unsupported {
+            store: self.name(),
+            operation: "scan",
+        })
+    }
+
+    /// Removes records whose expiry is at or before `now` (unix seconds) and returns how many.
+    /// The default does nothing: stores with native expiry, or none, need not purge.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the engine fails.
+    fn purge_expired(&self, now: f64) -> Result<u64> {
+        let _ = now;
+        Ok(0)
+    }
+
+    /// Makes every write so far durable (persistent stores) or sent (networked ones).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the engine fails.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// A short name for errors and logs (`"memory"`, `"redb"`, ...).
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+}
+
+/// What a store can do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Records survive a clean reopen of the store.
+    pub persistent: bool,
+    /// The store may forget records on its own (bounded, evicting).
+    pub lossy: bool,
+    /// The engine expires records itself, from the record's expiry.
+    pub native_expiry: bool,
+    /// Several processes see the same records.
+    pub shared: bool,
+    /// [`Store::scan`] works.
+    pub scan: bool,
+}
+
+impl Capabilities {
+    /// No capability: a volatile, exact, unshared store without scan.
+    pub const fn none() -> Self {
+        Capabilities {
+            persistent: false,
+            lossy: false,
+            native_expiry: false,
+            shared: false,
+            scan: false,
+        }
+    }
+
+    /// With [`Capabilities::persistent`] set to `yes`.
+    #[must_use]
+    pub const fn persistent(mut self, yes: bool) -> Self {
+        self.persistent = yes;
+        self
+    }
+
+    /// With [`Capabilities::lossy`] set to `yes`.
+    #[must_use]
+    pub const fn lossy(mut self, yes: bool) -> Self {
+        self.lossy = yes;
+        self
+    }
+
+    /// With [`Capabilities::native_expiry`] set to `yes`.
+    #[must_use]
+    pub const fn native_expiry(mut self, yes: bool) -> Self {
+        self.native_expiry = yes;
+        self
+    }
+
+    /// With [`Capabilities::shared`] set to `yes`.
+    #[must_use]
+    pub const fn shared(mut self, yes: bool) -> Self {
+        self.shared = yes;
+        self
+    }
+
+    /// With [`Capabilities::scan`] set to `yes`.
+    #[must_use]
+    pub const fn scan(mut self, yes: bool) -> Self {
+        self.scan = yes;
+        self
+    }
+}
+
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        (**self).set(key, record)
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        (**self).delete(key)
+    }
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        (**self).ttl(key)
+    }
+    fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        (**self).lock(key)
+    }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        (**self).scan(prefix)
+    }
+    fn purge_expired(&self, now: f64) -> Result<u64> {
+        (**self).purge_expired(now)
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}
+
+/// A lock on one key, usually shared by processes (a Redis lock, a file lock).
+///
+/// The Memoizer acquires it around a computation and releases it through an RAII guard, also
+/// when the function panics or fails.
+pub trait Lock: Send + Sync + Debug {
+    /// Tries for at most `timeout`; `Ok(false)` when it timed out.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the lock's engine fails.
+    fn acquire(&self, timeout: Duration) -> Result<bool>;
+
+    /// Releases the lock if this handle holds it; a no-op otherwise (only the owner releases).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the lock's engine fails.
+    fn release(&self) -> Result<()>;
+}
+
+/// Makes the [`Lock`] for a key; what the `lock` option holds.
+pub trait LockProvider: Send + Sync + Debug + 'static {
+    /// A lock handle for `key` (the key as the store sees it), not yet acquired.
+    fn lock(&self, key: &str) -> Box<dyn Lock>;
+}

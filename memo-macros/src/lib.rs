@@ -1,0 +1,1 @@
+//! The #[memoize] attribute of memo.

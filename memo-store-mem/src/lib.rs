@@ -1,0 +1,1 @@
+//! In-memory stores for memo: unbounded, LRU and moka

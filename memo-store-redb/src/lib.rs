@@ -1,0 +1,1 @@
+//! redb store for memo: the embedded persistent default

@@ -1,0 +1,1 @@
+//! Redis store and distributed lock for memo

@@ -1,0 +1,1 @@
+//! memo: memoization and caching with pluggable stores
