@@ -8,5 +8,7 @@
 //! ```
 
 mod harness;
+#[doc(hidden)]
+pub mod memoizer;
 
 pub use harness::{Fixture, Harness};
