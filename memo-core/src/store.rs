@@ -239,3 +239,9 @@ pub trait LockProvider: Send + Sync + Debug + 'static {
     /// A lock handle for `key` (the key as the store sees it), not yet acquired.
     fn lock(&self, key: &str) -> Box<dyn Lock>;
 }
+
+impl<P: LockProvider + ?Sized> LockProvider for std::sync::Arc<P> {
+    fn lock(&self, key: &str) -> Box<dyn Lock> {
+        (**self).lock(key)
+    }
+}
