@@ -1,6 +1,7 @@
 //! The Memoizer: options resolution, the read path, single-flight, locks and statistics.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -114,13 +115,26 @@ impl Resolved {
 struct Call<'a> {
     cfg: &'a Resolved,
     key: Cow<'a, str>,
-    now: f64,
+    clock: &'a dyn Clock,
+    /// Read from the clock at most once per call, and only when an expiry needs comparing.
+    now: Cell<Option<f64>>,
     max_age: Option<Duration>,
     expiry: Option<f64>,
     etag: Option<Bytes>,
 }
 
 impl Call<'_> {
+    fn now(&self) -> f64 {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = self.clock.now();
+                self.now.set(Some(now));
+                now
+            }
+        }
+    }
+
     /// When the record stops being a hit for this call: the earliest of its stored expiry, its
     /// creation plus the call's `max_age`, and the call's `expiry`.
     fn effective_expiry(&self, record: &Record) -> Option<f64> {
@@ -139,7 +153,7 @@ impl Call<'_> {
         }
         // `!(now < expiry)` rather than `now >= expiry` so that a NaN time is stale.
         self.effective_expiry(record)
-            .is_none_or(|expiry| self.now < expiry)
+            .is_none_or(|expiry| self.now() < expiry)
     }
 }
 
@@ -380,11 +394,12 @@ impl Memoizer {
         Ok(Arc::new(Resolved::new(&base.overlay(options))?))
     }
 
-    fn call<'a>(&self, cfg: &'a Resolved, key: &'a str) -> Result<Call<'a>> {
+    fn call<'a>(&'a self, cfg: &'a Resolved, key: &'a str) -> Result<Call<'a>> {
         Ok(Call {
             cfg,
             key: cfg.full_key(key),
-            now: self.inner.clock.now(),
+            clock: &*self.inner.clock,
+            now: Cell::new(None),
             max_age: cfg.max_age.as_ref().map(Dynamic::resolve),
             expiry: cfg.expiry.as_ref().map(Dynamic::resolve),
             etag: cfg.etag.as_ref().map(EtagSource::resolve).transpose()?,
@@ -778,7 +793,7 @@ impl Memoizer {
         };
         Ok(call
             .effective_expiry(&record)
-            .map(|expiry| duration_between(call.now, expiry)))
+            .map(|expiry| duration_between(call.now(), expiry)))
     }
 
     /// Makes the value under `key` expire `after` from now.
@@ -787,7 +802,7 @@ impl Memoizer {
     /// [`Error::NotFound`] when there is no live value; store errors.
     pub fn expire(&self, key: &str, after: Duration) -> Result<()> {
         self.with_call(key, None, |call| {
-            self.expire_of(call, call.now + after.as_secs_f64())
+            self.expire_of(call, call.now() + after.as_secs_f64())
         })
     }
 
@@ -797,7 +812,7 @@ impl Memoizer {
     /// As [`Memoizer::expire`].
     pub fn expire_with(&self, key: &str, options: &Options, after: Duration) -> Result<()> {
         self.with_call(key, Some(options), |call| {
-            self.expire_of(call, call.now + after.as_secs_f64())
+            self.expire_of(call, call.now() + after.as_secs_f64())
         })
     }
 
