@@ -1,14 +1,63 @@
-//! memo-conformance: the store contract of memo as code.
-//!
-//! ```ignore
-//! fn harness() -> memo_conformance::Harness {
-//!     memo_conformance::Harness::new(my_crate::MyStore::default)
-//! }
-//! memo_conformance::suite!(harness);
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod harness;
 #[doc(hidden)]
 pub mod memoizer;
+pub mod properties;
+mod strategy;
 
 pub use harness::{Fixture, Harness};
+
+/// What a property gives back: `Err` carries a readable account of the failure.
+pub type Verdict = Result<(), String>;
+
+/// Expands to `mod conformance`, with one `#[test]` per property of [`properties`] and per
+/// Memoizer behaviour, each run on the store that `harness` (a path to `fn() -> Harness`) makes.
+///
+/// ```ignore
+/// fn harness() -> memo_conformance::Harness {
+///     memo_conformance::Harness::new(my_crate::MyStore::default)
+/// }
+/// memo_conformance::suite!(harness);
+/// ```
+#[macro_export]
+macro_rules! suite {
+    ($harness:path) => {
+        // A `path` fragment cannot be prefixed with `super::`, so the module reaches the harness
+        // through this item, which is in the caller's scope.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __MEMO_CONFORMANCE_HARNESS: fn() -> $crate::Harness = $harness;
+
+        /// The memo store contract, checked by `memo-conformance`.
+        mod conformance {
+            $crate::__property_tests!(super::__MEMO_CONFORMANCE_HARNESS;
+                get_after_set_returns_same_record,
+                set_overwrites_previous_record,
+            );
+            $crate::__memoizer_suite!(super::__MEMO_CONFORMANCE_HARNESS);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __property_tests {
+    ($harness:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::__check($harness, $crate::properties::$name);
+            }
+        )*
+    };
+}
+
+/// Runs `property` on the harness and panics with its account when it fails; used by [`suite!`].
+#[doc(hidden)]
+#[track_caller]
+pub fn __check(harness: fn() -> Harness, property: fn(&Harness) -> Verdict) {
+    if let Err(why) = property(&harness()) {
+        panic!("{why}");
+    }
+}
