@@ -8,6 +8,7 @@ mod memoizer;
 mod options;
 pub mod record;
 mod store;
+mod value;
 
 #[doc(hidden)]
 pub mod doc_store;

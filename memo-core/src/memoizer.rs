@@ -18,6 +18,7 @@ use crate::flight::{Flights, Join, Leader, Outcome};
 use crate::options::{Dynamic, EtagSource, Options, Region, Setting};
 use crate::record::{Bytes, Record, duration_between};
 use crate::store::{Lock, LockProvider, Store};
+use crate::value;
 
 /// How long a caller waits for a lock or another caller's computation unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,61 +51,87 @@ pub struct Memoizer {
 }
 
 struct Inner {
+    /// The default region's store.
+    store: Arc<dyn Store>,
+    /// The default region's options; fixed when built, so calls that name no region read
+    /// them without taking a lock.
+    default: Options,
     regions: RwLock<Regions>,
     clock: Arc<dyn Clock>,
     flights: Flights,
     counters: Counters,
 }
 
+#[derive(Default)]
 struct Regions {
     defs: HashMap<Arc<str>, Region>,
-    /// Each region's options with its parents' merged in.
+    /// Each named region's options with its parents' and the default region's merged in.
     flat: HashMap<Arc<str>, Options>,
-    /// The default region, ready for calls without options.
-    default: Arc<Resolved>,
 }
 
-/// Options after merging, with the defaults filled in.
-struct Resolved {
-    store: Arc<dyn Store>,
-    namespace: Option<Arc<str>>,
-    max_age: Option<Dynamic<Duration>>,
-    expiry: Option<Dynamic<f64>>,
-    etag: Option<EtagSource>,
-    lock: Setting<Arc<dyn LockProvider>>,
+/// A call's options after merging: borrowed from the call's options and its region's, so a
+/// hit clones nothing.
+struct Resolved<'a> {
+    store: &'a Arc<dyn Store>,
+    namespace: Option<&'a str>,
+    max_age: Option<&'a Dynamic<Duration>>,
+    expiry: Option<&'a Dynamic<f64>>,
+    etag: Option<&'a EtagSource>,
+    lock: Setting<&'a Arc<dyn LockProvider>>,
     timeout: Duration,
     strict: bool,
 }
 
-impl Resolved {
-    fn new(options: &Options) -> Result<Self> {
-        let Some(store) = options.store.value() else {
+/// The setting of one option: the call's where it says something, the region's otherwise.
+fn pick<'a, T>(
+    call: Option<&'a Options>,
+    base: &'a Options,
+    field: fn(&Options) -> &Setting<T>,
+) -> Setting<&'a T> {
+    match call.map(field) {
+        Some(Setting::Value(v)) => Setting::Value(v),
+        Some(Setting::Cleared) => Setting::Cleared,
+        _ => match field(base) {
+            Setting::Value(v) => Setting::Value(v),
+            Setting::Cleared => Setting::Cleared,
+            Setting::Unset => Setting::Unset,
+        },
+    }
+}
+
+impl<'a> Resolved<'a> {
+    fn new(base: &'a Options, call: Option<&'a Options>) -> Result<Self> {
+        let Setting::Value(store) = pick(call, base, |o| &o.store) else {
             return Err(Error::Config(
                 "no store: give the default region or the call a store".into(),
             ));
         };
-        Ok(Self::with_store(options, store.clone()))
-    }
-
-    fn with_store(options: &Options, store: Arc<dyn Store>) -> Self {
-        Resolved {
+        Ok(Resolved {
             store,
-            namespace: options.namespace.value().cloned(),
-            max_age: options.max_age.value().cloned(),
-            expiry: options.expiry.value().cloned(),
-            etag: options.etag.value().cloned(),
-            lock: options.lock.clone(),
-            timeout: options.timeout.value().copied().unwrap_or(DEFAULT_TIMEOUT),
-            strict: options.strict.value().copied().unwrap_or(false),
-        }
+            namespace: pick(call, base, |o| &o.namespace)
+                .into_value()
+                .map(|ns| &**ns),
+            max_age: pick(call, base, |o| &o.max_age).into_value(),
+            expiry: pick(call, base, |o| &o.expiry).into_value(),
+            etag: pick(call, base, |o| &o.etag).into_value(),
+            lock: pick(call, base, |o| &o.lock),
+            timeout: pick(call, base, |o| &o.timeout)
+                .into_value()
+                .copied()
+                .unwrap_or(DEFAULT_TIMEOUT),
+            strict: pick(call, base, |o| &o.strict)
+                .into_value()
+                .copied()
+                .unwrap_or(false),
+        })
     }
 
     fn store_id(&self) -> usize {
-        Arc::as_ptr(&self.store).cast::<()>() as usize
+        Arc::as_ptr(self.store).cast::<()>() as usize
     }
 
     fn full_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
-        match &self.namespace {
+        match self.namespace {
             None => Cow::Borrowed(key),
             Some(ns) => Cow::Owned(format!("{ns}:{key}")),
         }
@@ -113,7 +140,7 @@ impl Resolved {
 
 /// One call, with its dynamic options resolved once.
 struct Call<'a> {
-    cfg: &'a Resolved,
+    cfg: &'a Resolved<'a>,
     key: Cow<'a, str>,
     clock: &'a dyn Clock,
     /// Read from the clock at most once per call, and only when an expiry needs comparing.
@@ -175,14 +202,41 @@ pub struct Stats {
     pub lock_timeouts: u64,
 }
 
+/// Counters spread over cache lines by thread, so that threads hitting at once do not
+/// fight over one line.
 #[derive(Default)]
 struct Counters {
+    stripes: [Stripe; STRIPES],
+}
+
+const STRIPES: usize = 8;
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Stripe {
     hits: AtomicU64,
     misses: AtomicU64,
     computations: AtomicU64,
     store_errors: AtomicU64,
     codec_errors: AtomicU64,
     lock_timeouts: AtomicU64,
+}
+
+impl Counters {
+    fn mine(&self) -> &Stripe {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        thread_local! {
+            static SLOT: usize = (NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES as u64) as usize;
+        }
+        &self.stripes[SLOT.with(|slot| *slot)]
+    }
+
+    fn sum(&self, counter: fn(&Stripe) -> &AtomicU64) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| counter(s).load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 fn bump(counter: &AtomicU64) {
@@ -237,17 +291,14 @@ impl MemoizerBuilder {
 
     /// The Memoizer.
     pub fn build(self) -> Memoizer {
-        let store = self.options.store.value().unwrap_or(&self.store).clone();
-        let default = Arc::new(Resolved::with_store(&self.options, store));
-        let name: Arc<str> = Region::DEFAULT.into();
-        let region = Region::new(Region::DEFAULT, self.options.clone());
+        // The store given to `builder` is the default unless `options` named another.
+        let store = self.options.store.value().cloned().unwrap_or(self.store);
+        let default = self.options.store_arc(store.clone());
         Memoizer {
             inner: Arc::new(Inner {
-                regions: RwLock::new(Regions {
-                    defs: HashMap::from([(name.clone(), region)]),
-                    flat: HashMap::from([(name, self.options)]),
-                    default,
-                }),
+                store,
+                default,
+                regions: RwLock::new(Regions::default()),
                 clock: self.clock,
                 flights: Flights::default(),
                 counters: Counters::default(),
@@ -266,7 +317,7 @@ impl fmt::Debug for Memoizer {
         let mut names: Vec<&str> = regions.defs.keys().map(|k| &**k).collect();
         names.sort_unstable();
         f.debug_struct("Memoizer")
-            .field("store", &regions.default.store)
+            .field("default", &self.inner.default)
             .field("regions", &names)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -287,8 +338,8 @@ impl Memoizer {
     /// Like [`Memoizer::builder`], for a store that is shared with others.
     pub fn builder_arc(store: Arc<dyn Store>) -> MemoizerBuilder {
         MemoizerBuilder {
-            options: Options::new().store_arc(store.clone()),
             store,
+            options: Options::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -296,14 +347,13 @@ impl Memoizer {
     /// The statistics so far.
     pub fn stats(&self) -> Stats {
         let c = &self.inner.counters;
-        let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Stats {
-            hits: read(&c.hits),
-            misses: read(&c.misses),
-            computations: read(&c.computations),
-            store_errors: read(&c.store_errors),
-            codec_errors: read(&c.codec_errors),
-            lock_timeouts: read(&c.lock_timeouts),
+            hits: c.sum(|s| &s.hits),
+            misses: c.sum(|s| &s.misses),
+            computations: c.sum(|s| &s.computations),
+            store_errors: c.sum(|s| &s.store_errors),
+            codec_errors: c.sum(|s| &s.codec_errors),
+            lock_timeouts: c.sum(|s| &s.lock_timeouts),
         }
     }
 
@@ -314,103 +364,89 @@ impl Memoizer {
 
     /// The default region's store.
     pub fn store(&self) -> Arc<dyn Store> {
-        self.inner
-            .regions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .default
-            .store
-            .clone()
+        self.inner.store.clone()
     }
 
-    /// Adds or replaces a region. Replacing [`Region::DEFAULT`] changes the defaults; it must
-    /// keep a store and have no parent.
+    /// Adds or replaces a named region. The default region's options are fixed by
+    /// [`MemoizerBuilder::options`].
     ///
     /// # Errors
-    /// [`Error::Config`] when the parent is unknown, when the parent chain would come back to
-    /// this region, or when the default region gets a parent or loses its store. Nothing is
-    /// changed then.
+    /// [`Error::Config`] when the region is the default one, when its parent is unknown, or when
+    /// the parent chain would come back to it (a cycle). Nothing is changed then.
     pub fn add_region(&self, region: Region) -> Result<()> {
+        if &*region.name == Region::DEFAULT {
+            return Err(Error::Config(
+                "the default region's options are set by Memoizer::builder(..).options(..)".into(),
+            ));
+        }
         let mut regions = self
             .inner
             .regions
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let mut defs = regions.defs.clone();
-        if &*region.name == Region::DEFAULT {
-            if region.parent.is_some() {
-                return Err(Error::Config("the default region has no parent".into()));
+        let parent = region.parent.as_deref().unwrap_or(Region::DEFAULT);
+        let mut at = parent;
+        while at != Region::DEFAULT {
+            if at == &*region.name {
+                return Err(Error::Config(format!(
+                    "region {:?}: parent {parent:?} descends from it (a cycle)",
+                    region.name
+                )));
             }
-        } else {
-            let parent = region.parent.as_deref().unwrap_or(Region::DEFAULT);
-            let mut at = Some(parent);
-            while let Some(name) = at {
-                if name == &*region.name {
-                    return Err(Error::Config(format!(
-                        "region {:?}: parent {parent:?} descends from it (a cycle)",
-                        region.name
-                    )));
-                }
-                let Some(def) = defs.get(name) else {
-                    return Err(Error::Config(format!(
-                        "region {:?}: unknown parent region {name:?}",
-                        region.name
-                    )));
-                };
-                at = if name == Region::DEFAULT {
-                    None
-                } else {
-                    Some(def.parent.as_deref().unwrap_or(Region::DEFAULT))
-                };
-            }
+            let Some(def) = regions.defs.get(at) else {
+                return Err(Error::Config(format!(
+                    "region {:?}: unknown parent region {at:?}",
+                    region.name
+                )));
+            };
+            at = def.parent.as_deref().unwrap_or(Region::DEFAULT);
         }
-        defs.insert(region.name.clone(), region);
-        let mut flat = HashMap::with_capacity(defs.len());
-        for name in defs.keys() {
-            flatten(&defs, name, &mut flat);
+        regions.defs.insert(region.name.clone(), region);
+        // Children of a replaced region inherit its new options: flatten them all again.
+        let mut flat = HashMap::with_capacity(regions.defs.len());
+        for name in regions.defs.keys() {
+            flatten(&self.inner.default, &regions.defs, name, &mut flat);
         }
-        let default = Arc::new(Resolved::new(&flat[Region::DEFAULT])?);
-        *regions = Regions {
-            defs,
-            flat,
-            default,
-        };
+        regions.flat = flat;
         Ok(())
     }
 
-    fn resolve(&self, options: Option<&Options>) -> Result<Arc<Resolved>> {
+    /// The options under a call's: its region's, merged with their parents' and the default's.
+    fn base(&self, options: Option<&Options>) -> Result<Cow<'_, Options>> {
+        let Some(region) = options.and_then(|o| o.region.as_deref()) else {
+            return Ok(Cow::Borrowed(&self.inner.default));
+        };
+        if region == Region::DEFAULT {
+            return Ok(Cow::Borrowed(&self.inner.default));
+        }
         let regions = self
             .inner
             .regions
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let Some(options) = options else {
-            return Ok(regions.default.clone());
-        };
-        let region = options.region.as_deref().unwrap_or(Region::DEFAULT);
-        let Some(base) = regions.flat.get(region) else {
-            return Err(Error::Config(format!("unknown region {region:?}")));
-        };
-        Ok(Arc::new(Resolved::new(&base.overlay(options))?))
+        match regions.flat.get(region) {
+            Some(flat) => Ok(Cow::Owned(flat.clone())),
+            None => Err(Error::Config(format!("unknown region {region:?}"))),
+        }
     }
 
-    fn call<'a>(&'a self, cfg: &'a Resolved, key: &'a str) -> Result<Call<'a>> {
+    fn call<'a>(&'a self, cfg: &'a Resolved<'a>, key: &'a str) -> Result<Call<'a>> {
         Ok(Call {
             cfg,
             key: cfg.full_key(key),
             clock: &*self.inner.clock,
             now: Cell::new(None),
-            max_age: cfg.max_age.as_ref().map(Dynamic::resolve),
-            expiry: cfg.expiry.as_ref().map(Dynamic::resolve),
-            etag: cfg.etag.as_ref().map(EtagSource::resolve).transpose()?,
+            max_age: cfg.max_age.map(Dynamic::resolve),
+            expiry: cfg.expiry.map(Dynamic::resolve),
+            etag: cfg.etag.map(EtagSource::resolve).transpose()?,
         })
     }
 
     /// Counts and logs a store fault; returns it in strict mode.
     fn fault(&self, call: &Call<'_>, operation: &str, error: Error) -> Result<()> {
         let counter = match error {
-            Error::Codec(_) => &self.inner.counters.codec_errors,
-            _ => &self.inner.counters.store_errors,
+            Error::Codec(_) => &self.inner.counters.mine().codec_errors,
+            _ => &self.inner.counters.mine().store_errors,
         };
         bump(counter);
         tracing::warn!(key = %call.key, store = call.cfg.store.name(), %error, "memo: {operation} failed");
@@ -427,11 +463,11 @@ impl Memoizer {
     }
 
     /// The fresh record and its value, if both decode.
-    fn read<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<Option<(T, Record)>> {
+    fn read<T: DeserializeOwned + 'static>(&self, call: &Call<'_>) -> Result<Option<(T, Record)>> {
         let Some(record) = self.fresh_record(call)? else {
             return Ok(None);
         };
-        match postcard::from_bytes(&record.value) {
+        match value::decode(&record.value) {
             Ok(value) => Ok(Some((value, record))),
             Err(e) => {
                 let error = Error::Codec(format!("value of {:?}: {e}", call.key));
@@ -447,17 +483,18 @@ impl Memoizer {
         f: impl FnOnce() -> std::result::Result<T, E>,
     ) -> std::result::Result<T, Fail<E>>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
     {
-        let cfg = self.resolve(options)?;
+        let base = self.base(options)?;
+        let cfg = Resolved::new(&base, options)?;
         let call = self.call(&cfg, key)?;
         let flights = &self.inner.flights;
         let mut epoch = flights.epoch();
         if let Some((value, _)) = self.read(&call)? {
-            bump(&self.inner.counters.hits);
+            bump(&self.inner.counters.mine().hits);
             return Ok(value);
         }
-        bump(&self.inner.counters.misses);
+        bump(&self.inner.counters.mine().misses);
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
             match flights.join(flight_key.clone()) {
@@ -472,7 +509,7 @@ impl Memoizer {
                     return self.lead(&call, Some(leader), f);
                 }
                 Join::Waiter(flight) => match flight.wait(cfg.timeout) {
-                    Outcome::Done(record) => match postcard::from_bytes(&record.value) {
+                    Outcome::Done(record) => match value::decode(&record.value) {
                         Ok(value) => return Ok(value),
                         // Another caller memoized another type under this key.
                         Err(_) => return self.lead(&call, None, f),
@@ -484,7 +521,7 @@ impl Memoizer {
                         }
                     }
                     Outcome::TimedOut => {
-                        bump(&self.inner.counters.lock_timeouts);
+                        bump(&self.inner.counters.mine().lock_timeouts);
                         if cfg.strict {
                             return Err(Fail::Memo(Error::LockTimeout {
                                 key: call.key.into_owned(),
@@ -507,7 +544,7 @@ impl Memoizer {
         f: impl FnOnce() -> std::result::Result<T, E>,
     ) -> std::result::Result<T, Fail<E>>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
     {
         let guard = self.take_lock(call)?;
         // Double check: whoever held the lock before us may have stored the value.
@@ -520,12 +557,12 @@ impl Memoizer {
             }
             return Ok(value);
         }
-        bump(&self.inner.counters.computations);
+        bump(&self.inner.counters.mine().computations);
         let value = f().map_err(Fail::Func)?;
         let created = self.inner.clock.now();
         let by_age = call.max_age.map(|age| created + age.as_secs_f64());
         let expiry = [call.expiry, by_age].into_iter().flatten().reduce(f64::min);
-        let record = match postcard::to_allocvec(&value) {
+        let record = match value::encode(&value) {
             Ok(bytes) => Record {
                 created,
                 expiry,
@@ -559,7 +596,7 @@ impl Memoizer {
         match lock.acquire(call.cfg.timeout) {
             Ok(true) => Ok(Some(LockGuard(lock))),
             Ok(false) => {
-                bump(&self.inner.counters.lock_timeouts);
+                bump(&self.inner.counters.mine().lock_timeouts);
                 tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout,
                     "memo: lock timed out; computing anyway");
                 if call.cfg.strict {
@@ -588,7 +625,7 @@ impl Memoizer {
     /// etag does not encode ([`Error::Codec`]); in strict mode also store faults and timeouts.
     pub fn get<T, F>(&self, key: &str, f: F) -> Result<T>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> T,
     {
         self.get_inner(key, None, f)
@@ -600,7 +637,7 @@ impl Memoizer {
     /// As [`Memoizer::get`].
     pub fn get_with<T, F>(&self, key: &str, options: &Options, f: F) -> Result<T>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> T,
     {
         self.get_inner(key, Some(options), f)
@@ -608,7 +645,7 @@ impl Memoizer {
 
     fn get_inner<T, F>(&self, key: &str, options: Option<&Options>, f: F) -> Result<T>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> T,
     {
         self.run(key, options, || Ok::<T, Infallible>(f()))
@@ -638,7 +675,7 @@ impl Memoizer {
     /// `f`'s error, or memo's as in [`Memoizer::get`].
     pub fn try_get<T, E, F>(&self, key: &str, f: F) -> std::result::Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
         E: From<Error>,
         F: FnOnce() -> std::result::Result<T, E>,
     {
@@ -656,7 +693,7 @@ impl Memoizer {
         f: F,
     ) -> std::result::Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
         E: From<Error>,
         F: FnOnce() -> std::result::Result<T, E>,
     {
@@ -670,7 +707,7 @@ impl Memoizer {
         f: F,
     ) -> std::result::Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
         E: From<Error>,
         F: FnOnce() -> std::result::Result<T, E>,
     {
@@ -685,7 +722,7 @@ impl Memoizer {
     ///
     /// # Errors
     /// As [`Memoizer::get`].
-    pub fn peek<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+    pub fn peek<T: DeserializeOwned + 'static>(&self, key: &str) -> Result<Option<T>> {
         self.peek_inner(key, None)
     }
 
@@ -693,7 +730,7 @@ impl Memoizer {
     ///
     /// # Errors
     /// As [`Memoizer::get`].
-    pub fn peek_with<T: DeserializeOwned>(
+    pub fn peek_with<T: DeserializeOwned + 'static>(
         &self,
         key: &str,
         options: &Options,
@@ -701,18 +738,19 @@ impl Memoizer {
         self.peek_inner(key, Some(options))
     }
 
-    fn peek_inner<T: DeserializeOwned>(
+    fn peek_inner<T: DeserializeOwned + 'static>(
         &self,
         key: &str,
         options: Option<&Options>,
     ) -> Result<Option<T>> {
-        let cfg = self.resolve(options)?;
+        let base = self.base(options)?;
+        let cfg = Resolved::new(&base, options)?;
         let call = self.call(&cfg, key)?;
         let found = self.read(&call)?;
         let counter = if found.is_some() {
-            &self.inner.counters.hits
+            &self.inner.counters.mine().hits
         } else {
-            &self.inner.counters.misses
+            &self.inner.counters.mine().misses
         };
         bump(counter);
         Ok(found.map(|(value, _)| value))
@@ -733,7 +771,8 @@ impl Memoizer {
         options: Option<&Options>,
         then: impl FnOnce(&Call<'_>) -> Result<R>,
     ) -> Result<R> {
-        let cfg = self.resolve(options)?;
+        let base = self.base(options)?;
+        let cfg = Resolved::new(&base, options)?;
         let call = self.call(&cfg, key)?;
         then(&call)
     }
@@ -877,7 +916,10 @@ impl Memoizer {
     /// # Errors
     /// [`Error::Config`] for an unknown region or a missing store.
     pub fn key_with(&self, key: &str, options: &Options) -> Result<String> {
-        Ok(self.resolve(Some(options))?.full_key(key).into_owned())
+        let base = self.base(Some(options))?;
+        Ok(Resolved::new(&base, Some(options))?
+            .full_key(key)
+            .into_owned())
     }
 
     /// Removes every record of the options' namespace (every record of the store when there is
@@ -886,7 +928,8 @@ impl Memoizer {
     /// # Errors
     /// [`Error::Unsupported`] for a store without scan; store errors.
     pub fn clear_with(&self, options: &Options) -> Result<u64> {
-        let cfg = self.resolve(Some(options))?;
+        let base = self.base(Some(options))?;
+        let cfg = Resolved::new(&base, Some(options))?;
         let prefix = cfg
             .namespace
             .as_ref()
@@ -901,6 +944,7 @@ impl Memoizer {
 }
 
 fn flatten(
+    default: &Options,
     defs: &HashMap<Arc<str>, Region>,
     name: &Arc<str>,
     flat: &mut HashMap<Arc<str>, Options>,
@@ -909,15 +953,12 @@ fn flatten(
         return;
     }
     let region = &defs[name];
-    let merged = if &**name == Region::DEFAULT {
-        region.options.clone()
-    } else {
-        let parent: Arc<str> = region
-            .parent
-            .clone()
-            .unwrap_or_else(|| Region::DEFAULT.into());
-        flatten(defs, &parent, flat);
-        flat[&parent].overlay(&region.options)
+    let merged = match region.parent.as_ref().filter(|p| &***p != Region::DEFAULT) {
+        None => default.overlay(&region.options),
+        Some(parent) => {
+            flatten(default, defs, parent, flat);
+            flat[parent].overlay(&region.options)
+        }
     };
     flat.insert(name.clone(), merged);
 }

@@ -38,6 +38,15 @@ impl<T: Clone> Setting<T> {
 }
 
 impl<T> Setting<T> {
+    pub(crate) fn into_value(self) -> Option<T> {
+        match self {
+            Setting::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl<T> Setting<T> {
     fn describe(&self, f: impl FnOnce(&T) -> String) -> String {
         match self {
             Setting::Unset => "unset".into(),

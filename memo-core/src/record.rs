@@ -184,7 +184,7 @@ fn check_protocol(bytes: &[u8]) -> Result<()> {
     }
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut len = bytes.len() as u64;
     // postcard's varint: 7 bits per byte, least significant first.
     while len >= 0x80 {
