@@ -1,1 +1,11 @@
-//! Redis store and distributed lock for memo
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod error;
+mod lock;
+mod pool;
+mod store;
+
+pub use builder::RedisStoreBuilder;
+pub use lock::RedisLock;
+pub use store::RedisStore;

@@ -1,0 +1,226 @@
+//! `RedisLock`: `SET NX PX` with a random token, released by compare-and-delete.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use memo_core::{Lock, Result};
+
+use crate::store::Shared;
+
+/// Deletes the lock key only if it still holds this holder's token: after a lease ran out,
+/// the key may belong to someone else.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                       return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// The lock settings of a store.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LockSettings {
+    pub(crate) enabled: bool,
+    pub(crate) lease: Duration,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+}
+
+impl Default for LockSettings {
+    fn default() -> Self {
+        LockSettings {
+            enabled: true,
+            lease: Duration::from_secs(30),
+            backoff_min: Duration::from_millis(2),
+            backoff_max: Duration::from_millis(50),
+        }
+    }
+}
+
+/// A lease on one key shared by every process on the same Redis server; what
+/// [`RedisStore`](crate::RedisStore) hands the Memoizer through [`Store::lock`].
+///
+/// Acquiring sets the lock key to a random token with `SET NX PX <lease>`, retrying with a
+/// doubling, capped backoff until the timeout; releasing deletes the key only if it still
+/// holds this handle's token. The lease bounds how long a dead holder blocks the others.
+///
+/// This lock prevents duplicate work; it is not a correctness lock. A holder paused or slower
+/// than its lease loses the lock without knowing it, and a Redis failover can lose the key:
+/// then two processes compute the same value, which costs time, never a wrong cache entry.
+///
+/// [`Store::lock`]: memo_core::Store::lock
+pub struct RedisLock {
+    shared: Arc<Shared>,
+    key: Vec<u8>,
+    /// The token of the current lease while this handle holds it.
+    token: Mutex<Option<String>>,
+}
+
+impl RedisLock {
+    pub(crate) fn new(shared: Arc<Shared>, key: Vec<u8>) -> Self {
+        RedisLock {
+            shared,
+            key,
+            token: Mutex::new(None),
+        }
+    }
+
+    /// The Redis key this lock sets.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The token of the lease this handle holds, if it holds one (it may have run out).
+    pub fn token(&self) -> Option<String> {
+        self.held().clone()
+    }
+
+    fn held(&self) -> MutexGuard<'_, Option<String>> {
+        // Setting an Option cannot be left half done by a panic.
+        self.token.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One `SET NX PX` attempt.
+    fn try_set(&self, token: &str, lease_ms: u64) -> Result<bool> {
+        let reply: Option<String> = self.shared.pool.run(|c| {
+            redis::cmd("SET")
+                .arg(&self.key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(lease_ms)
+                .query(c)
+        })?;
+        Ok(reply.is_some())
+    }
+}
+
+impl Lock for RedisLock {
+    /// Tries until `timeout` has passed (at least once, also with a zero timeout).
+    ///
+    /// # Errors
+    /// [`Error::Backend`](memo_core::Error::Backend) when Redis fails; the Memoizer then
+    /// computes without the lock (fail open).
+    fn acquire(&self, timeout: Duration) -> Result<bool> {
+        let settings = &self.shared.lock;
+        let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
+        let token = new_token();
+        let deadline = Instant::now().checked_add(timeout);
+        let mut backoff = settings.backoff_min;
+        let mut jitter = Jitter::new(&token);
+        loop {
+            if self.try_set(&token, lease_ms)? {
+                *self.held() = Some(token);
+                return Ok(true);
+            }
+            let now = Instant::now();
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+            if left.is_zero() {
+                return Ok(false);
+            }
+            // Between half the backoff and all of it, so that waiters spread out.
+            std::thread::sleep(jitter.between(backoff / 2, backoff).min(left));
+            backoff = (backoff * 2).min(settings.backoff_max);
+        }
+    }
+
+    /// Deletes the lock key if it still holds this handle's token; otherwise (the lease ran
+    /// out, perhaps someone else holds it now) leaves it alone.
+    ///
+    /// # Errors
+    /// [`Error::Backend`](memo_core::Error::Backend) when Redis fails; the key then lapses
+    /// with its lease.
+    fn release(&self) -> Result<()> {
+        let Some(token) = self.held().take() else {
+            return Ok(());
+        };
+        let deleted: u64 = self.shared.pool.run(|c| {
+            redis::cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(&self.key)
+                .arg(&token)
+                .query(c)
+        })?;
+        if deleted == 0 {
+            tracing::debug!(key = %String::from_utf8_lossy(&self.key),
+                "memo: redis lock lease ran out before release");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedisLock {
+    fn drop(&mut self) {
+        if let Err(error) = self.release() {
+            tracing::warn!(%error, "memo: releasing a redis lock failed; it lapses with its lease");
+        }
+    }
+}
+
+impl fmt::Debug for RedisLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLock")
+            .field("key", &String::from_utf8_lossy(&self.key))
+            .field("held", &self.held().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// 128 random bits in hex. `RandomState` draws its keys from the OS's randomness; the process
+/// id, time and a counter make two tokens differ even if two states ever had the same keys.
+fn new_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let word = |salt: u8| RandomState::new().hash_one((salt, std::process::id(), nanos, count));
+    format!("{:016x}{:016x}", word(0), word(1))
+}
+
+/// A tiny xorshift for backoff jitter, seeded from the token.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(token: &str) -> Self {
+        Jitter(RandomState::new().hash_one(token) | 1)
+    }
+
+    fn between(&mut self, low: Duration, high: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let span = high.saturating_sub(low).as_nanos();
+        if span == 0 {
+            return low;
+        }
+        let offset = u128::from(self.0) % span;
+        low + Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_distinct_128_bit_hex() {
+        let tokens: std::collections::HashSet<String> = (0..1000).map(|_| new_token()).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(
+            tokens
+                .iter()
+                .all(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_its_bounds() {
+        let mut jitter = Jitter::new("seed");
+        let (low, high) = (Duration::from_millis(1), Duration::from_millis(2));
+        let draws: Vec<Duration> = (0..1000).map(|_| jitter.between(low, high)).collect();
+        assert!(draws.iter().all(|d| *d >= low && *d < high));
+        assert!(draws.iter().any(|d| *d != draws[0]), "jitter never varied");
+        assert_eq!(jitter.between(high, high), high);
+    }
+}

@@ -1,0 +1,361 @@
+//! `RedisStore`: records under `<prefix>c:<key>`, expired by Redis itself.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use memo_core::{Capabilities, Clock, Lock, Record, Result, Store, SystemClock};
+
+use crate::builder::RedisStoreBuilder;
+use crate::error::STORE;
+use crate::lock::{LockSettings, RedisLock};
+use crate::pool::Pool;
+
+/// The key space of records, after the prefix.
+const RECORDS: &[u8] = b"c:";
+/// The key space of locks, after the prefix: differs from [`RECORDS`] in its first byte, so
+/// no record key ever equals a lock key.
+const LOCKS: &[u8] = b"l:";
+/// Protocol, created and `Some(expiry)`: the longest head [`Record::peek_expiry`] reads.
+const HEAD_LEN: i64 = 1 + 8 + 1 + 8;
+/// Longer expiries (over 100 000 years) are stored without a Redis expiry, which never removes
+/// a record early; Redis rejects expiries near `i64::MAX` milliseconds.
+const MAX_PX_MS: f64 = 3.2e15;
+/// Keys asked for per `SCAN` round trip.
+const SCAN_COUNT: u32 = 1000;
+
+/// A [`Store`] on a Redis server, shared by every process that uses the same server and key
+/// prefix.
+///
+/// Cheap to clone: clones share the connection pool. See the crate docs for the key layout,
+/// the lock and the behaviour on faults.
+///
+/// ```no_run
+/// use memo_core::Memoizer;
+/// use memo_store_redis::RedisStore;
+///
+/// let memo = Memoizer::new(RedisStore::connect("redis://127.0.0.1:6379/")?);
+/// let answer: u32 = memo.get("answer", || 42)?;
+/// # Ok::<(), memo_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What the store and its locks share.
+pub(crate) struct Shared {
+    pub(crate) pool: Pool,
+    pub(crate) prefix: String,
+    pub(crate) lock: LockSettings,
+}
+
+impl RedisStore {
+    /// A store on the server at `url` (`redis://[:password@]host[:port][/db]`) with the default
+    /// settings of [`RedisStore::builder`]; opens a first connection to check the server.
+    ///
+    /// # Errors
+    /// As [`RedisStoreBuilder::build`].
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).build()
+    }
+
+    /// A builder for a store on the server at `url`.
+    pub fn builder(url: &str) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(url)
+    }
+
+    /// The prefix of every Redis key of this store.
+    pub fn prefix(&self) -> &str {
+        &self.shared.prefix
+    }
+
+    /// The Redis key that holds the record of `key`: `<prefix>c:<key>`.
+    pub fn record_key(&self, key: &str) -> Vec<u8> {
+        self.shared.key(RECORDS, key.as_bytes())
+    }
+
+    /// The Redis key of the lock on `key`: `<prefix>l:<key>`.
+    pub fn lock_key(&self, key: &str) -> Vec<u8> {
+        self.shared.key(LOCKS, key.as_bytes())
+    }
+
+    /// A lock on `key` (not yet acquired), whatever [`RedisStoreBuilder::locking`] says.
+    pub fn redis_lock(&self, key: &str) -> RedisLock {
+        RedisLock::new(self.shared.clone(), self.lock_key(key))
+    }
+}
+
+impl Shared {
+    fn key(&self, space: &[u8], key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix.len() + space.len() + key.len());
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(space);
+        out.extend_from_slice(key);
+        out
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.shared;
+        f.debug_struct("RedisStore")
+            .field("server", &shared.pool.address())
+            .field("prefix", &shared.prefix)
+            .field("pool_size", &shared.pool.max_idle())
+            .field("timeouts", &shared.pool.timeouts())
+            .field("lock", &shared.lock)
+            .finish()
+    }
+}
+
+/// How `set` hands a record's expiry to Redis.
+#[derive(Debug, PartialEq)]
+enum NativeExpiry {
+    /// Store without a Redis expiry.
+    Never,
+    /// Store with `PX` of this many milliseconds.
+    After(u64),
+    /// The expiry has come: store nothing (and remove what was there).
+    Past,
+}
+
+/// Milliseconds from `now` to `expiry`, rounded up so that Redis never removes a record
+/// before its expiry. Redis counts from when it receives the command, after `now`.
+fn native_expiry(expiry: Option<f64>, now: f64) -> NativeExpiry {
+    let Some(expiry) = expiry else {
+        return NativeExpiry::Never;
+    };
+    let ms = ((expiry - now) * 1000.0).ceil();
+    if ms.is_nan() || ms > MAX_PX_MS {
+        // A NaN expiry never passes in memo-core's `is_expired`, so it never expires here.
+        NativeExpiry::Never
+    } else if ms <= 0.0 {
+        NativeExpiry::Past
+    } else {
+        // In 1..=MAX_PX_MS, an integer: the cast is exact.
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked range"
+        )]
+        NativeExpiry::After(ms as u64)
+    }
+}
+
+/// Time from `now` to `expiry`, rounded down to the nanosecond; `None` once passed.
+fn remaining(expiry: f64, now: f64) -> Option<Duration> {
+    let nanos = ((expiry - now) * 1e9).floor();
+    if nanos.is_nan() || nanos < 1.0 {
+        None
+    } else if nanos >= u64::MAX as f64 {
+        Some(Duration::MAX)
+    } else {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked range"
+        )]
+        Some(Duration::from_nanos(nanos as u64))
+    }
+}
+
+/// Escapes glob characters for `SCAN ... MATCH`.
+fn glob_escape(out: &mut Vec<u8>, raw: &[u8]) {
+    for &b in raw {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+}
+
+impl Store for RedisStore {
+    /// One `GET`; a value that is not a memo record is [`Error::Codec`](memo_core::Error).
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        let rkey = self.record_key(key);
+        let bytes: Option<Vec<u8>> = self
+            .shared
+            .pool
+            .run(|c| redis::cmd("GET").arg(&rkey).query(c))?;
+        bytes.map(|b| Record::decode(&b)).transpose()
+    }
+
+    /// One `SET ... PX` (plain `SET` without expiry); a record whose expiry has passed is not
+    /// stored and the key is deleted, since `SET` replaces.
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        let rkey = self.record_key(key);
+        let pool = &self.shared.pool;
+        match native_expiry(record.expiry, SystemClock.now()) {
+            NativeExpiry::Past => pool.run(|c| redis::cmd("DEL").arg(&rkey).exec(c)),
+            NativeExpiry::Never => {
+                let bytes = record.encode();
+                pool.run(|c| redis::cmd("SET").arg(&rkey).arg(&bytes).exec(c))
+            }
+            NativeExpiry::After(ms) => {
+                let bytes = record.encode();
+                pool.run(|c| {
+                    redis::cmd("SET")
+                        .arg(&rkey)
+                        .arg(&bytes)
+                        .arg("PX")
+                        .arg(ms)
+                        .exec(c)
+                })
+            }
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        let rkey = self.record_key(key);
+        let removed: u64 = self
+            .shared
+            .pool
+            .run(|c| redis::cmd("DEL").arg(&rkey).query(c))?;
+        Ok(removed > 0)
+    }
+
+    /// `PTTL` and the record's head (`GETRANGE`, not the value) in one pipelined round trip.
+    ///
+    /// The answer is the smaller of the two: `PTTL` alone may over-report by the time the `SET`
+    /// spent on its way to Redis, the record's own expiry never does.
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        let rkey = self.record_key(key);
+        let (pttl, head): (i64, Vec<u8>) = self.shared.pool.run(|c| {
+            redis::pipe()
+                .cmd("PTTL")
+                .arg(&rkey)
+                .cmd("GETRANGE")
+                .arg(&rkey)
+                .arg(0)
+                .arg(HEAD_LEN - 1)
+                .query(c)
+        })?;
+        // -2: no such key (or it expired between the two commands).
+        if pttl == -2 || head.is_empty() {
+            return Ok(None);
+        }
+        let now = SystemClock.now();
+        let by_record =
+            Record::peek_expiry(&head)?.map(|expiry| remaining(expiry, now).unwrap_or_default());
+        // -1: no Redis expiry.
+        let by_redis = u64::try_from(pttl).ok().map(Duration::from_millis);
+        let left = by_record.into_iter().chain(by_redis).min();
+        Ok(left.filter(|d| !d.is_zero()))
+    }
+
+    fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        self.shared
+            .lock
+            .enabled
+            .then(|| Box::new(self.redis_lock(key)) as Box<dyn Lock>)
+    }
+
+    /// Redis may evict records (`maxmemory`), hence lossy; records survive the process but their
+    /// persistence is the server's business, so not `persistent`.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .lossy(true)
+            .native_expiry(true)
+            .shared(true)
+            .scan(true)
+    }
+
+    /// `SCAN ... MATCH <prefix>c:<prefix>*` until the cursor comes back to 0 (never `KEYS`).
+    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        let skip = self.shared.prefix.len() + RECORDS.len();
+        let mut pattern = Vec::with_capacity(2 * (skip + prefix.len()) + 1);
+        glob_escape(&mut pattern, self.shared.prefix.as_bytes());
+        glob_escape(&mut pattern, RECORDS);
+        glob_escape(&mut pattern, prefix.as_bytes());
+        pattern.push(b'*');
+        // SCAN may return a key more than once.
+        let mut keys = HashSet::new();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) = self.shared.pool.run(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT)
+                    .query(c)
+            })?;
+            // Keys that are not UTF-8 were not written by a store, whose keys are `&str`.
+            keys.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| String::from_utf8(k.get(skip..)?.to_vec()).ok()),
+            );
+            if next == 0 {
+                return Ok(keys.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        STORE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_expiry_rounds_up_to_whole_milliseconds() {
+        let now = 1_700_000_000.0;
+        assert_eq!(native_expiry(None, now), NativeExpiry::Never);
+        assert_eq!(
+            native_expiry(Some(now + 1.0), now),
+            NativeExpiry::After(1000)
+        );
+        assert_eq!(
+            native_expiry(Some(now + 0.0011), now),
+            NativeExpiry::After(2)
+        );
+        assert_eq!(native_expiry(Some(now + 1e-6), now), NativeExpiry::After(1));
+        assert_eq!(native_expiry(Some(now), now), NativeExpiry::Past);
+        assert_eq!(native_expiry(Some(now - 5.0), now), NativeExpiry::Past);
+        assert_eq!(
+            native_expiry(Some(f64::NEG_INFINITY), now),
+            NativeExpiry::Past
+        );
+        assert_eq!(native_expiry(Some(f64::NAN), now), NativeExpiry::Never);
+        assert_eq!(native_expiry(Some(f64::INFINITY), now), NativeExpiry::Never);
+        assert_eq!(native_expiry(Some(f64::MAX), now), NativeExpiry::Never);
+    }
+
+    #[test]
+    fn native_expiry_is_never_before_the_record_expiry() {
+        let now = 1_700_000_000.123_456;
+        for micros in [1_u32, 999, 1000, 1001, 123_456, 59_999_999] {
+            let expiry = now + f64::from(micros) / 1e6;
+            let NativeExpiry::After(ms) = native_expiry(Some(expiry), now) else {
+                panic!("{micros} us should get a Redis expiry");
+            };
+            #[expect(clippy::cast_precision_loss, reason = "small values")]
+            let native = now + ms as f64 / 1000.0;
+            assert!(native >= expiry, "{micros} us: {ms} ms is early");
+        }
+    }
+
+    #[test]
+    fn remaining_rounds_down_and_is_none_once_passed() {
+        assert_eq!(remaining(10.5, 10.0), Some(Duration::from_millis(500)));
+        assert_eq!(remaining(10.0, 10.0), None);
+        assert_eq!(remaining(9.0, 10.0), None);
+        assert_eq!(remaining(f64::NAN, 10.0), None);
+        assert_eq!(remaining(f64::INFINITY, 10.0), Some(Duration::MAX));
+    }
+
+    #[test]
+    fn glob_escape_quotes_every_pattern_character() {
+        let mut out = Vec::new();
+        glob_escape(&mut out, b"a*b?c[d]e\\f:g");
+        assert_eq!(out, b"a\\*b\\?c\\[d\\]e\\\\f:g");
+    }
+}

@@ -1,0 +1,163 @@
+//! `RedisLock` in one process: exclusion, token-checked release, lease, and the Memoizer's use.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use memo_core::{Error, Lock, Memoizer, Options, Store};
+
+use crate::support;
+
+fn lock_value(raw: &mut redis::Connection, key: &[u8]) -> Option<String> {
+    redis::cmd("GET").arg(key).query(raw).expect("GET")
+}
+
+#[test]
+fn a_held_lock_excludes_others_until_released() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let mut raw = support::raw(&url);
+    let (a, b) = (store.redis_lock("k"), store.redis_lock("k"));
+    assert!(a.acquire(Duration::ZERO).unwrap());
+    let token = a.token().expect("a holds a token");
+    assert_eq!(lock_value(&mut raw, a.key()), Some(token));
+    assert!(!b.acquire(Duration::ZERO).unwrap());
+    assert!(
+        !b.acquire(Duration::from_millis(60)).unwrap(),
+        "b waited, a still holds"
+    );
+    assert_eq!(b.token(), None);
+    // Another key is another lock.
+    assert!(store.redis_lock("other").acquire(Duration::ZERO).unwrap());
+    a.release().unwrap();
+    assert_eq!(lock_value(&mut raw, a.key()), None);
+    assert!(b.acquire(Duration::ZERO).unwrap());
+    assert_ne!(b.token(), a.token(), "every lease has its own token");
+    b.release().unwrap();
+    b.release().unwrap();
+}
+
+#[test]
+fn a_waiter_gets_the_lock_when_the_holder_releases() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let holder = store.redis_lock("k");
+    assert!(holder.acquire(Duration::ZERO).unwrap());
+    let released = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (store, released) = (store.clone(), released.clone());
+        std::thread::spawn(move || {
+            let lock = store.redis_lock("k");
+            let got = lock.acquire(Duration::from_secs(30)).unwrap();
+            (got, released.load(Ordering::SeqCst))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    released.store(true, Ordering::SeqCst);
+    holder.release().unwrap();
+    let (got, after_release) = waiter.join().unwrap();
+    assert!(got, "the waiter timed out");
+    assert!(after_release, "the waiter got the lock while it was held");
+}
+
+#[test]
+fn a_holder_whose_lease_ran_out_cannot_delete_the_next_holders_lock() {
+    let Some(url) = support::url() else { return };
+    let store = support::builder(&url)
+        .lock_lease(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let mut raw = support::raw(&url);
+    let old = store.redis_lock("k");
+    assert!(old.acquire(Duration::ZERO).unwrap());
+    support::wait_until("the lease to run out", Duration::from_secs(30), || {
+        lock_value(&mut raw, old.key()).is_none()
+    });
+    let new = store.redis_lock("k");
+    assert!(new.acquire(Duration::ZERO).unwrap());
+    old.release().expect("a late release is no error");
+    assert_eq!(
+        lock_value(&mut raw, new.key()),
+        new.token(),
+        "the old holder deleted the new holder's lock"
+    );
+    new.release().unwrap();
+    assert_eq!(lock_value(&mut raw, new.key()), None);
+}
+
+#[test]
+fn the_lock_key_expires_with_the_lease() {
+    let Some(url) = support::url() else { return };
+    let store = support::builder(&url)
+        .lock_lease(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let mut raw = support::raw(&url);
+    let lock = store.redis_lock("k");
+    assert!(lock.acquire(Duration::ZERO).unwrap());
+    let pttl: i64 = redis::cmd("PTTL").arg(lock.key()).query(&mut raw).unwrap();
+    assert!((1..=1500).contains(&pttl), "PTTL {pttl}");
+}
+
+#[test]
+fn dropping_a_held_lock_releases_it() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let mut raw = support::raw(&url);
+    let lock = store.redis_lock("k");
+    let key = lock.key().to_vec();
+    assert!(lock.acquire(Duration::ZERO).unwrap());
+    drop(lock);
+    assert_eq!(lock_value(&mut raw, &key), None);
+}
+
+#[test]
+fn the_memoizer_holds_the_store_lock_while_computing() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let memo = Memoizer::new(store.clone());
+    let mut raw = support::raw(&url);
+    let lock_key = store.lock_key("ns:k");
+    let opts = Options::new().namespace("ns");
+    let held: bool = memo
+        .get_with("k", &opts, || {
+            lock_value(&mut support::raw(&url), &lock_key).is_some()
+        })
+        .unwrap();
+    assert!(held, "the lock was not held during the computation");
+    assert_eq!(lock_value(&mut raw, &lock_key), None, "not released");
+    assert!(store.lock("ns:k").is_some());
+}
+
+#[test]
+fn without_locking_the_memoizer_takes_no_redis_lock() {
+    let Some(url) = support::url() else { return };
+    let store = support::builder(&url).locking(false).build().unwrap();
+    assert!(store.lock("k").is_none());
+    let memo = Memoizer::new(store.clone());
+    let lock_key = store.lock_key("k");
+    let held: bool = memo
+        .get("k", || {
+            lock_value(&mut support::raw(&url), &lock_key).is_some()
+        })
+        .unwrap();
+    assert!(!held);
+}
+
+#[test]
+fn a_lock_held_elsewhere_times_out_then_the_memoizer_computes_or_errors() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let other = store.redis_lock("k");
+    assert!(other.acquire(Duration::ZERO).unwrap());
+    let memo = Memoizer::new(store.clone());
+    let quick = Options::new().timeout(Duration::from_millis(50));
+    assert_eq!(memo.get_with("k", &quick, || 1_u8).unwrap(), 1);
+    assert_eq!(memo.stats().lock_timeouts, 1);
+    store.delete("k").unwrap();
+    let strict = quick.clone().strict(true);
+    assert!(matches!(
+        memo.get_with("k", &strict, || 2_u8),
+        Err(Error::LockTimeout { .. })
+    ));
+}

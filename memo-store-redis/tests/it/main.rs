@@ -1,0 +1,22 @@
+//! Integration tests of `memo-store-redis` against a real `redis-server` (see the README's
+//! Tests section): `MEMO_REDIS_URL` names it; without it the tests skip, or fail under `CI=true`.
+
+mod faults;
+mod hostile;
+mod lock;
+mod processes;
+mod store;
+mod support;
+
+/// Every fresh store of the suite lives under its own random key prefix on the shared server.
+///
+/// The store is lossy as its capabilities say (Redis evicts under `maxmemory`, and drops a
+/// record whose expiry has passed at once); the exact round trips are pinned in `hostile`.
+fn harness() -> memo_conformance::Harness {
+    match support::server() {
+        Ok(url) => memo_conformance::Harness::new(move || support::store(&url)),
+        Err(why) => memo_conformance::Harness::unavailable(why),
+    }
+}
+
+memo_conformance::suite!(harness);
