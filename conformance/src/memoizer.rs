@@ -43,6 +43,7 @@ macro_rules! __memoizer_suite {
             memoizer_try_get_error_is_not_cached,
             memoizer_sixty_four_threads_compute_once,
             memoizer_panic_reaches_caller_and_waiters_recover,
+            memoizer_waiter_under_another_etag_computes_its_own,
             memoizer_read_fault_fails_open_and_is_counted,
             memoizer_undecodable_record_is_a_miss,
             memoizer_write_fault_still_returns_the_value,
@@ -528,6 +529,33 @@ pub fn memoizer_panic_reaches_caller_and_waiters_recover(harness: &Harness) {
     }));
     assert!(result.is_err());
     assert!(!fresh.memo.exists("p").unwrap(), "a panic stores nothing");
+}
+
+/// A caller waiting on a computation under another etag does not take its value.
+pub fn memoizer_waiter_under_another_etag_computes_its_own(harness: &Harness) {
+    let Some(Setup { memo, .. }) = setup(harness) else {
+        return;
+    };
+    let started = Barrier::new(2);
+    let (old, new) = thread::scope(|scope| {
+        let leader = scope.spawn(|| {
+            memo.get_with("k", &Options::new().etag(&1_u8), || {
+                started.wait();
+                thread::sleep(Duration::from_millis(100));
+                "under etag 1".to_owned()
+            })
+        });
+        let waiter = scope.spawn(|| {
+            started.wait();
+            memo.get_with("k", &Options::new().etag(&2_u8), || {
+                "under etag 2".to_owned()
+            })
+        });
+        (leader.join().unwrap(), waiter.join().unwrap())
+    });
+    assert_eq!(old.unwrap(), "under etag 1");
+    assert_eq!(new.unwrap(), "under etag 2");
+    assert_eq!(memo.stats().computations, 2);
 }
 
 /// Wraps the store under test and injects faults on demand.

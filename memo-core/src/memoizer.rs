@@ -509,10 +509,11 @@ impl Memoizer {
                     return self.lead(&call, Some(leader), f);
                 }
                 Join::Waiter(flight) => match flight.wait(cfg.timeout) {
+                    // The leader's call may differ from ours (another etag, a shorter max_age,
+                    // another type): its value serves us only if it is a hit for our call.
                     Outcome::Done(record) => match value::decode(&record.value) {
-                        Ok(value) => return Ok(value),
-                        // Another caller memoized another type under this key.
-                        Err(_) => return self.lead(&call, None, f),
+                        Ok(value) if call.is_fresh(&record) => return Ok(value),
+                        _ => return self.lead(&call, None, f),
                     },
                     Outcome::Failed => {
                         epoch = flights.epoch();
