@@ -5,6 +5,7 @@ mod faults;
 mod hostile;
 mod lock;
 mod processes;
+mod round_trips;
 mod store;
 mod support;
 
