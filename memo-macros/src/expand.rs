@@ -18,8 +18,11 @@ struct Param {
     /// `None` for the receiver.
     ty: Option<Type>,
     keyed: bool,
-    /// `Some(references)` for a `HashSet`, keyed through `Unordered`.
-    unordered: Option<usize>,
+    /// How many references lead to the value; the key takes the value itself, so that a
+    /// non-serializable argument is named as written, not as a reference.
+    refs: usize,
+    /// A `HashSet`, keyed through `Unordered`.
+    unordered: bool,
     span: Span,
 }
 
@@ -408,8 +411,9 @@ fn params(args: &Args, sig: &syn::Signature) -> syn::Result<Vec<Param>> {
                 name: Ident::new("self", receiver.self_token.span),
                 ty: None,
                 keyed: !skipped("self"),
-                unordered: None,
-                span: receiver.span(),
+                refs: usize::from(receiver.reference.is_some()),
+                unordered: false,
+                span: receiver.self_token.span,
             },
             FnArg::Typed(typed) => {
                 if let Some(span) = find_impl(&typed.ty) {
@@ -424,8 +428,9 @@ fn params(args: &Args, sig: &syn::Signature) -> syn::Result<Vec<Param>> {
                 };
                 Param {
                     keyed: !skipped(&name.to_string()),
-                    unordered: hash_set_depth(&typed.ty),
-                    span: typed.ty.span(),
+                    refs: references(&typed.ty),
+                    unordered: is_hash_set(&typed.ty),
+                    span: referent(&typed.ty).span(),
                     ty: Some((*typed.ty).clone()),
                     name,
                 }
@@ -455,19 +460,32 @@ fn find_impl(ty: &Type) -> Option<Span> {
     walk(ty.to_token_stream())
 }
 
-/// How many references lead to a type written `HashSet<..>`, whose iteration order is random.
-fn hash_set_depth(ty: &Type) -> Option<usize> {
+/// The type behind any references, parentheses and invisible groups.
+fn referent(ty: &Type) -> &Type {
     match ty {
-        Type::Reference(r) => hash_set_depth(&r.elem).map(|d| d + 1),
-        Type::Paren(p) => hash_set_depth(&p.elem),
-        Type::Group(g) => hash_set_depth(&g.elem),
-        Type::Path(p) if p.qself.is_none() => p
-            .path
-            .segments
-            .last()
-            .filter(|s| s.ident == "HashSet")
-            .map(|_| 0),
-        _ => None,
+        Type::Reference(r) => referent(&r.elem),
+        Type::Paren(p) => referent(&p.elem),
+        Type::Group(g) => referent(&g.elem),
+        other => other,
+    }
+}
+
+fn references(ty: &Type) -> usize {
+    match ty {
+        Type::Reference(r) => 1 + references(&r.elem),
+        Type::Paren(p) => references(&p.elem),
+        Type::Group(g) => references(&g.elem),
+        _ => 0,
+    }
+}
+
+/// Whether the type is written `HashSet<..>`, whose iteration order is random.
+fn is_hash_set(ty: &Type) -> bool {
+    match referent(ty) {
+        Type::Path(p) if p.qself.is_none() => {
+            p.path.segments.last().is_some_and(|s| s.ident == "HashSet")
+        }
+        _ => false,
     }
 }
 
@@ -527,13 +545,15 @@ fn key_expr(args: &Args, mode: &Mode, plain_name: &str, params: &[Param]) -> Tok
         },
     };
     let pushes = params.iter().filter(|p| p.keyed).map(|p| {
-        let name = &p.name;
-        let value = match p.unordered {
-            Some(depth) => {
-                let stars = (0..depth).map(|_| quote!(*));
-                quote!(&::memo::key::Unordered(&#(#stars)* #name))
-            }
-            None => quote!(&#name),
+        // At the argument's type, so that a type error there reads as "this argument".
+        let mut name = p.name.clone();
+        name.set_span(p.span);
+        let stars = (0..p.refs).map(|_| quote_spanned!(p.span=> *));
+        let value = quote_spanned!(p.span=> &#(#stars)* #name);
+        let value = if p.unordered {
+            quote_spanned!(p.span=> &::memo::key::Unordered(#value))
+        } else {
+            value
         };
         quote_spanned! {p.span=>
             ::memo::__private::key_arg(__memo_builder, #value)?;

@@ -4,6 +4,7 @@ mod decorator;
 mod helpers;
 mod keys;
 mod methods;
+mod ui;
 
 use std::sync::Arc;
 
