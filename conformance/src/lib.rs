@@ -34,6 +34,19 @@ macro_rules! suite {
             $crate::__property_tests!(super::__MEMO_CONFORMANCE_HARNESS;
                 get_after_set_returns_same_record,
                 set_overwrites_previous_record,
+                delete_returns_true_then_false,
+                get_after_delete_is_none,
+                delete_of_absent_key_is_false,
+                any_string_key_works,
+                keys_that_are_prefixes_never_collide,
+                values_up_to_16_mib_work,
+                ttl_never_over_reports,
+                native_expiry_never_removes_a_record_early,
+                concurrent_threads_keep_written_records,
+                scan_returns_exactly_the_matching_keys,
+                purge_expired_removes_only_expired_records,
+                random_operations_match_a_model,
+                reopen_keeps_every_record,
             );
             $crate::__memoizer_suite!(super::__MEMO_CONFORMANCE_HARNESS);
         }

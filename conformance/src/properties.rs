@@ -1,15 +1,1144 @@
-//! The rules every store obeys, as functions of the [`Harness`].
+//! The rules every store obeys (DESIGN.md, section 3), as functions of the [`Harness`].
 //!
-//! Each property makes its own store with [`Harness::fresh`], passes trivially when the harness
+//! Each property makes its own store with [`Harness::fresh`], holds trivially when the harness
 //! is unavailable outside CI, and returns `Err` with an account of the first failure (after
-//! proptest has shrunk it). [`suite!`](crate::suite) wraps each in a `#[test]` of the same name.
+//! proptest has shrunk it). Random properties first run a few fixed awkward cases, then
+//! [`Harness::case_count`] random ones. [`suite!`](crate::suite) wraps each in a `#[test]` of
+//! the same name.
+//!
+//! What a store may do besides returning exactly what was set:
+//! - a lossy store ([`Harness::is_lossy`]) may forget any record, so a read may find nothing
+//!   where a record was set; it must never return a record other than the last one set;
+//! - a store with [`Capabilities::native_expiry`](memo_core::Capabilities) may drop a record
+//!   once its expiry has passed, never before.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::Barrier;
+use std::thread;
+use std::time::Duration;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use memo_core::{Record, Store};
+use memo_core::{Clock, Error, Record, Store, SystemClock};
 
-use crate::strategy;
-use crate::{Harness, Verdict};
+use crate::strategy::{self, Op};
+use crate::{Fixture, Harness, Verdict};
+
+type Case = Result<(), TestCaseError>;
+
+/// A `get` after `set` returns the same record, field for field and bit for bit: NaN, `-0.0`
+/// and infinite times, empty and absent etags, values up to 4 KiB.
+///
+/// # Errors
+/// An account of the first record that came back different.
+pub fn get_after_set_returns_same_record(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let fixed = strategy::awkward_keys()
+        .into_iter()
+        .zip(awkward_records().into_iter().cycle())
+        .collect();
+    check(
+        "get_after_set_returns_same_record",
+        harness,
+        store.name(),
+        fixed,
+        &(strategy::key(), strategy::record()),
+        |(key, record)| {
+            call("set", store.set(key, record.clone()))?;
+            let got = call("get", store.get(key))?;
+            check_read(key, got.as_ref(), Some(record), rules)
+        },
+    )
+}
+
+/// A `set` replaces the record under its key: no later `get` returns the older one.
+///
+/// # Errors
+/// An account of the first read that returned the older record, or another wrong one.
+pub fn set_overwrites_previous_record(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let records = awkward_records();
+    let fixed = records
+        .iter()
+        .zip(records.iter().skip(1))
+        .map(|(a, b)| ("k".to_owned(), a.clone(), b.clone()))
+        .collect();
+    let cases = (strategy::key(), strategy::record(), strategy::record())
+        .prop_filter("two different records", |(_, a, b)| a != b);
+    check(
+        "set_overwrites_previous_record",
+        harness,
+        store.name(),
+        fixed,
+        &cases,
+        |(key, first, second)| {
+            call("set", store.set(key, first.clone()))?;
+            check_read(
+                key,
+                call("get", store.get(key))?.as_ref(),
+                Some(first),
+                rules,
+            )?;
+            call("set", store.set(key, second.clone()))?;
+            for _ in 0..2 {
+                check_read(
+                    key,
+                    call("get", store.get(key))?.as_ref(),
+                    Some(second),
+                    rules,
+                )?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// `delete` of a present record returns `true`, and a second `delete` returns `false`.
+///
+/// # Errors
+/// An account of the first `delete` that answered wrongly.
+pub fn delete_returns_true_then_false(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let fixed = strategy::awkward_keys()
+        .into_iter()
+        .zip(awkward_records().into_iter().cycle())
+        .collect();
+    check(
+        "delete_returns_true_then_false",
+        harness,
+        store.name(),
+        fixed,
+        &(strategy::key(), strategy::record()),
+        |(key, record)| {
+            call("set", store.set(key, record.clone()))?;
+            let first = call("delete", store.delete(key))?;
+            if !first && !rules.may_vanish(record, now()) {
+                return Err(fail(format!(
+                    "delete({}) of a present record returned false",
+                    show(key)
+                )));
+            }
+            if call("delete", store.delete(key))? {
+                return Err(fail(format!(
+                    "a second delete({}) returned true",
+                    show(key)
+                )));
+            }
+            Ok(())
+        },
+    )
+}
+
+/// After `delete`, `get` and `ttl` find nothing, and a new `set` under the key works again.
+///
+/// # Errors
+/// An account of the first read that still found the deleted record.
+pub fn get_after_delete_is_none(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let fixed = strategy::awkward_keys()
+        .into_iter()
+        .zip(awkward_records().into_iter().cycle())
+        .map(|(key, record)| (key, record.clone(), record))
+        .collect();
+    check(
+        "get_after_delete_is_none",
+        harness,
+        store.name(),
+        fixed,
+        &(strategy::key(), strategy::record(), strategy::record()),
+        |(key, record, again)| {
+            call("set", store.set(key, record.clone()))?;
+            call("delete", store.delete(key))?;
+            check_read(key, call("get", store.get(key))?.as_ref(), None, rules)?;
+            check_ttl(key, call("ttl", store.ttl(key))?, None, now(), now(), rules)?;
+            call("set", store.set(key, again.clone()))?;
+            check_read(
+                key,
+                call("get", store.get(key))?.as_ref(),
+                Some(again),
+                rules,
+            )
+        },
+    )
+}
+
+/// `delete` of a key that holds nothing returns `false`, never an error; `get` and `ttl` of it
+/// find nothing.
+///
+/// # Errors
+/// An account of the first key the store claimed to hold.
+pub fn delete_of_absent_key_is_false(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    // Nothing is ever set in this store, so every key is absent.
+    check(
+        "delete_of_absent_key_is_false",
+        harness,
+        store.name(),
+        strategy::awkward_keys(),
+        &strategy::key(),
+        |key| {
+            if call("delete", store.delete(key))? {
+                return Err(fail(format!(
+                    "delete({}) of an absent key returned true",
+                    show(key)
+                )));
+            }
+            check_read(key, call("get", store.get(key))?.as_ref(), None, rules)?;
+            check_ttl(key, call("ttl", store.ttl(key))?, None, now(), now(), rules)
+        },
+    )
+}
+
+/// Any string is a key: empty, longer than 4 KiB, any Unicode, `:` and NUL included. Keys set
+/// together each keep their own record, and each deletes on its own.
+///
+/// # Errors
+/// An account of the first key whose record was lost or mixed up.
+pub fn any_string_key_works(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let keys = vec(strategy::key(), 1..6).prop_map(|keys| {
+        let unique: BTreeSet<String> = keys.into_iter().collect();
+        unique.into_iter().collect::<Vec<_>>()
+    });
+    check(
+        "any_string_key_works",
+        harness,
+        store.name(),
+        vec![strategy::awkward_keys()],
+        &keys,
+        |keys| distinct_keys_keep_their_records(&*store, rules, keys),
+    )
+}
+
+/// Keys that are prefixes of each other (`a`, `a:`, `a:\0`, a 4 KiB key and that key plus one
+/// byte) never share a record.
+///
+/// # Errors
+/// An account of the first key that read or deleted another key's record.
+pub fn keys_that_are_prefixes_never_collide(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let fixed = vec![
+        chain("", &["a", ":", "\0", "b"]),
+        chain("k", &[":", "\0", ":"]),
+        chain(&"x".repeat(4096), &["x", "\0"]),
+        chain(&"p".repeat(250), &["q".repeat(10).as_str(), "r", "s"]),
+        chain("e", &["\u{301}", "\u{301}"]),
+    ];
+    let base = prop_oneof![
+        strategy::short_key(6),
+        (200..400_usize, strategy::short_key(4)).prop_map(|(n, tail)| "m".repeat(n) + &tail),
+        strategy::long_key(),
+    ];
+    let keys = (base, vec(strategy::short_key(3), 1..5)).prop_map(|(base, suffixes)| {
+        let suffixes: Vec<String> = suffixes
+            .into_iter()
+            .map(|s| if s.is_empty() { "\0".to_owned() } else { s })
+            .collect();
+        let suffixes: Vec<&str> = suffixes.iter().map(String::as_str).collect();
+        chain(&base, &suffixes)
+    });
+    check(
+        "keys_that_are_prefixes_never_collide",
+        harness,
+        store.name(),
+        fixed,
+        &keys,
+        |keys| distinct_keys_keep_their_records(&*store, rules, keys),
+    )
+}
+
+/// A record whose value is 16 MiB (with a 1 KiB etag) comes back whole, and can be overwritten
+/// by another of that size.
+///
+/// # Errors
+/// An account of the first large record that came back different or failed to store.
+pub fn values_up_to_16_mib_work(harness: &Harness) -> Verdict {
+    const MIB_16: usize = 16 << 20;
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let created = now();
+    let first = Record::new(created, None, noise(MIB_16, 1)).with_etag(noise(1024, 2));
+    let second = Record::new(created + 1.0, None, noise(MIB_16, 3)).with_etag(noise(1024, 4));
+    let run = || -> Case {
+        for record in [&first, &second] {
+            call("set", store.set("large", record.clone()))?;
+            let got = call("get", store.get("large"))?;
+            check_read("large", got.as_ref(), Some(record), rules)?;
+        }
+        call("delete", store.delete("large"))?;
+        Ok(())
+    };
+    run().map_err(|e| {
+        format!(
+            "values_up_to_16_mib_work does not hold for the {} store: {e}",
+            store.name()
+        )
+    })
+}
+
+/// `ttl` never reports more time than the record has left (measured before the call), is
+/// `None` for a missing, expired or never-expiring record, and is `Some` for a record with time
+/// left in an exact store.
+///
+/// # Errors
+/// An account of the first `ttl` that over-reported or answered `None` wrongly.
+pub fn ttl_never_over_reports(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let offset = prop_oneof![
+        1 => Just(None),
+        2 => (-1.0e5..-1.0e-3_f64).prop_map(Some),
+        2 => (1.0..120.0_f64).prop_map(Some),
+        2 => (1.0e-3..1.0e6_f64).prop_map(Some),
+    ];
+    let fixed = [None, Some(-1.0), Some(0.25), Some(30.0), Some(86_400.5)]
+        .into_iter()
+        .zip(strategy::awkward_keys())
+        .map(|(offset, key)| (key, Record::new(now(), None, b"ttl".to_vec()), offset))
+        .collect();
+    check(
+        "ttl_never_over_reports",
+        harness,
+        store.name(),
+        fixed,
+        &(strategy::key(), strategy::record(), offset),
+        |(key, record, offset)| {
+            let mut record = record.clone();
+            record.expiry = offset.map(|offset| now() + offset);
+            call("set", store.set(key, record.clone()))?;
+            let before = now();
+            let ttl = call("ttl", store.ttl(key))?;
+            let after = now();
+            check_ttl(key, ttl, Some(&record), before, after, rules)?;
+            call("delete", store.delete(key))?;
+            let before = now();
+            let ttl = call("ttl", store.ttl(key))?;
+            check_ttl(key, ttl, None, before, now(), rules)
+        },
+    )
+}
+
+/// Native expiry never removes a record before its expiry: a record expiring in 30 s is there
+/// at once, and (for stores with native expiry) one expiring at a fractional second 2 to 3 s
+/// ahead is there whenever it is polled before that time, so an engine that rounds expiry down
+/// to whole seconds is caught.
+///
+/// # Errors
+/// An account of the record that went missing early.
+pub fn native_expiry_never_removes_a_record_early(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let name = store.name();
+    let run = || -> Case {
+        let start = now();
+        let later = Record::new(start, Some(start + 30.0), b"thirty seconds".to_vec());
+        call("set", store.set("in 30 s", later.clone()))?;
+        let got = call("get", store.get("in 30 s"))?;
+        if got.is_none() && !rules.lossy {
+            return Err(fail("a record expiring in 30 s was gone at once"));
+        }
+        check_read("in 30 s", got.as_ref(), Some(&later), rules)?;
+        if !rules.native_expiry {
+            return Ok(());
+        }
+        let expiry = start.floor() + 2.9;
+        let soon = Record::new(start, Some(expiry), b"soon".to_vec()).with_etag(b"e".to_vec());
+        call("set", store.set("soon", soon.clone()))?;
+        while now() < expiry - 0.05 {
+            let got = call("get", store.get("soon"))?;
+            let seen = now();
+            match got {
+                None if !rules.lossy && seen < expiry => {
+                    return Err(fail(format!(
+                        "a record expiring at {expiry} was gone at {seen}, {:.3} s early",
+                        expiry - seen
+                    )));
+                }
+                got => check_read("soon", got.as_ref(), Some(&soon), rules)?,
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    };
+    run().map_err(|e| {
+        format!(
+            "native_expiry_never_removes_a_record_early does not hold for the {name} store: {e}"
+        )
+    })
+}
+
+/// Eight real threads set, get and delete records on eight overlapping keys. Every read finds
+/// a whole record written to that key (never a torn one, never the reader's own overwritten
+/// record), and afterwards each key holds the result of some thread's last operation on it.
+///
+/// # Errors
+/// An account of the first torn, misplaced or stale record.
+pub fn concurrent_threads_keep_written_records(harness: &Harness) -> Verdict {
+    const THREADS: usize = 8;
+    const KEYS: usize = 8;
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    // Keys that are prefixes of each other: "", ":", "::", ...
+    let keys: Vec<String> = (0..KEYS).map(|k| ":".repeat(k)).collect();
+    let ops = harness.case_count().max(1) as usize * 4;
+    let barrier = Barrier::new(THREADS);
+    let outcomes: Vec<Result<Vec<Option<Option<Record>>>, String>> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (store, keys, barrier) = (&store, &keys, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    worker(&**store, keys, t, ops)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a thread panicked inside the store".to_owned()))
+            })
+            .collect()
+    });
+    let name = store.name();
+    let prefix = "concurrent_threads_keep_written_records does not hold for the";
+    let mut last = Vec::with_capacity(THREADS);
+    for outcome in outcomes {
+        last.push(outcome.map_err(|e| format!("{prefix} {name} store: {e}"))?);
+    }
+    for (k, key) in keys.iter().enumerate() {
+        let got = store
+            .get(key)
+            .map_err(|e| format!("{prefix} {name} store: get failed: {e}"))?;
+        let finals: Vec<Option<&Record>> = last
+            .iter()
+            .filter_map(|per_key| per_key[k].as_ref().map(Option::as_ref))
+            .collect();
+        let allowed = finals.contains(&got.as_ref())
+            || (finals.is_empty() && got.is_none())
+            || (got.is_none() && rules.lossy);
+        if !allowed {
+            return Err(format!(
+                "{prefix} {name} store: after the threads joined, get({}) returned {}, which is \
+                 no thread's last operation on it ({})",
+                show(key),
+                describe(got.as_ref()),
+                finals
+                    .iter()
+                    .map(|r| describe(*r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `scan(prefix)` returns exactly the present keys that start with `prefix`, each once (a lossy
+/// store may leave out forgotten ones); a store without the capability answers
+/// [`Error::Unsupported`].
+///
+/// # Errors
+/// An account of the first scan that listed a wrong key, missed one, or listed one twice.
+pub fn scan_returns_exactly_the_matching_keys(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let probe = fixture.store();
+    let name = probe.name();
+    if !probe.capabilities().scan {
+        return match probe.scan("") {
+            Err(Error::Unsupported { .. }) => Ok(()),
+            other => Err(format!(
+                "scan_returns_exactly_the_matching_keys does not hold for the {name} store: \
+                 it does not declare the scan capability, yet scan(\"\") returned {other:?} \
+                 rather than Error::Unsupported"
+            )),
+        };
+    }
+    drop(probe);
+    drop(fixture);
+    let fixed_keys = [
+        "", "a", "a:", "a:\0", "a:b", "ab", "b", "é", "a*", "a[", "a%", "a_",
+    ];
+    let fixed = ["", "a", "a:", "a*", "a[", "a%", "zz"]
+        .into_iter()
+        .map(|prefix| {
+            let writes = fixed_keys
+                .iter()
+                .map(|k| ((*k).to_owned(), false))
+                .collect();
+            (writes, prefix.to_owned())
+        })
+        .collect();
+    let cases = (
+        vec((strategy::narrow_key(4), any::<bool>()), 0..16),
+        strategy::narrow_key(2),
+    );
+    check(
+        "scan_returns_exactly_the_matching_keys",
+        harness,
+        name,
+        fixed,
+        &cases,
+        |(writes, prefix)| {
+            let fixture = fresh_case(harness)?;
+            let store = fixture.store();
+            let rules = Rules::of(harness, &*store);
+            let mut present = BTreeSet::new();
+            for (key, delete) in writes {
+                call(
+                    "set",
+                    store.set(key, Record::new(0.0, None, key.as_bytes())),
+                )?;
+                present.insert(key.clone());
+                if *delete {
+                    call("delete", store.delete(key))?;
+                    present.remove(key);
+                }
+            }
+            let expected: BTreeSet<String> = present
+                .into_iter()
+                .filter(|k| k.starts_with(prefix.as_str()))
+                .collect();
+            let listed = call("scan", store.scan(prefix))?;
+            let unique: BTreeSet<String> = listed.iter().cloned().collect();
+            if unique.len() != listed.len() {
+                return Err(fail(format!(
+                    "scan({prefix:?}) listed a key twice: {listed:?}"
+                )));
+            }
+            let exact = unique == expected;
+            if exact || (rules.lossy && unique.is_subset(&expected)) {
+                Ok(())
+            } else {
+                Err(fail(format!(
+                    "scan({prefix:?}) returned {unique:?}, expected {expected:?}"
+                )))
+            }
+        },
+    )
+}
+
+/// `purge_expired(now)` removes only records whose expiry is at or before `now` (the default,
+/// which removes nothing, conforms), keeps every other record intact, and counts exactly what
+/// it removed.
+///
+/// # Errors
+/// An account of the first live record purged, or a count that does not match.
+pub fn purge_expired_removes_only_expired_records(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let name = fixture.store().name();
+    drop(fixture);
+    let kinds = vec(
+        prop_oneof![
+            Just(Expiry::AtNow),
+            (1.0e-3..1.0e5_f64).prop_map(Expiry::Past),
+            (60.0..1.0e6_f64).prop_map(Expiry::Future),
+            Just(Expiry::Never),
+            Just(Expiry::Nan),
+            Just(Expiry::Infinite),
+            Just(Expiry::NegativeInfinite),
+        ],
+        0..16,
+    );
+    let every_kind = vec![
+        Expiry::AtNow,
+        Expiry::Past(1.0),
+        Expiry::Future(60.0),
+        Expiry::Never,
+        Expiry::Nan,
+        Expiry::Infinite,
+        Expiry::NegativeInfinite,
+    ];
+    check(
+        "purge_expired_removes_only_expired_records",
+        harness,
+        name,
+        vec![every_kind],
+        &kinds,
+        |kinds| {
+            let fixture = fresh_case(harness)?;
+            let store = fixture.store();
+            let rules = Rules::of(harness, &*store);
+            let base = now();
+            let records: Vec<(String, Record)> = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| {
+                    let record =
+                        Record::new(base, kind.at(base), format!("purge {i}").into_bytes());
+                    (format!("purge:{i}"), record)
+                })
+                .collect();
+            for (key, record) in &records {
+                call("set", store.set(key, record.clone()))?;
+            }
+            let purged = call("purge_expired", store.purge_expired(base))?;
+            let mut expired = 0_u64;
+            let mut gone = 0_u64;
+            for (key, record) in &records {
+                let got = call("get", store.get(key))?;
+                if record.is_expired(base) {
+                    expired += 1;
+                    gone += u64::from(got.is_none());
+                    check_read(key, got.as_ref(), None, rules)
+                        .or_else(|_| check_read(key, got.as_ref(), Some(record), rules))?;
+                } else if got.is_none() && !rules.lossy {
+                    return Err(fail(format!(
+                        "purge_expired({base}) removed {key:?}, whose expiry {:?} is after it",
+                        record.expiry
+                    )));
+                } else {
+                    check_read(key, got.as_ref(), Some(record), rules)?;
+                }
+            }
+            let counted_right = if rules.lossy || rules.native_expiry {
+                purged <= gone
+            } else {
+                purged == gone
+            };
+            if counted_right {
+                Ok(())
+            } else {
+                Err(fail(format!(
+                    "purge_expired({base}) returned {purged}, but {gone} of {expired} expired \
+                     records are gone"
+                )))
+            }
+        },
+    )
+}
+
+/// Random sequences of `set`, `get`, `delete`, `ttl` (and, for persistent harnesses, reopen)
+/// over four keys that are prefixes of each other agree with a `BTreeMap` model.
+///
+/// # Errors
+/// An account of the first operation whose answer differs from the model's, with the sequence
+/// shrunk by proptest.
+pub fn random_operations_match_a_model(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let name = fixture.store().name();
+    drop(fixture);
+    let keys = strategy::model_keys();
+    let persistent = harness.is_persistent();
+    let fixed = vec![vec![
+        Op::Set(1, awkward_records()[0].clone()),
+        Op::Get(0),
+        Op::Set(1, awkward_records()[1].clone()),
+        Op::Get(1),
+        Op::Delete(1),
+        Op::Get(1),
+        Op::Set(3, awkward_records()[2].clone()),
+        if persistent { Op::Reopen } else { Op::Ttl(3) },
+        Op::Get(3),
+        Op::Delete(0),
+    ]];
+    check(
+        "random_operations_match_a_model",
+        harness,
+        name,
+        fixed,
+        &strategy::ops(persistent),
+        |ops| {
+            let mut fixture = fresh_case(harness)?;
+            let mut model: BTreeMap<usize, Record> = BTreeMap::new();
+            for (step, op) in ops.iter().enumerate() {
+                apply(&mut fixture, &mut model, &keys, harness, op)
+                    .map_err(|e| fail(format!("at step {step} ({op:?}): {e}")))?;
+            }
+            let store = fixture.store();
+            let rules = Rules::of(harness, &*store);
+            for (k, key) in keys.iter().enumerate() {
+                let got = call("get", store.get(key))?;
+                check_read(key, got.as_ref(), model.get(&k), rules)
+                    .map_err(|e| fail(format!("after the sequence: {e}")))?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Persistent stores keep every record across a clean reopen (every handle dropped, then the
+/// store opened again from its directory), with and without a `flush` first, and declare the
+/// persistent capability. A volatile harness has nothing to reopen.
+///
+/// # Errors
+/// An account of the first record lost or changed by a reopen.
+///
+/// # Panics
+/// Never for a conforming harness: the volatile branch asserts the harness is not persistent.
+pub fn reopen_keeps_every_record(harness: &Harness) -> Verdict {
+    if !harness.is_persistent() {
+        assert!(
+            !harness.is_persistent(),
+            "a volatile harness has nothing to reopen"
+        );
+        return Ok(());
+    }
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let name = store.name();
+    if !store.capabilities().persistent {
+        return Err(format!(
+            "reopen_keeps_every_record does not hold for the {name} store: the harness is \
+             persistent but the store does not declare the persistent capability"
+        ));
+    }
+    drop(store);
+    drop(fixture);
+    let fixed = vec![(
+        strategy::awkward_keys()
+            .into_iter()
+            .zip(awkward_records().into_iter().cycle())
+            .enumerate()
+            .map(|(i, (key, record))| (key, record, i % 4 == 3))
+            .collect(),
+        ("after".to_owned(), awkward_records()[0].clone()),
+    )];
+    let cases = (
+        vec((strategy::key(), strategy::record(), any::<bool>()), 1..12),
+        (strategy::key(), strategy::record()),
+    );
+    check(
+        "reopen_keeps_every_record",
+        harness,
+        name,
+        fixed,
+        &cases,
+        |(writes, (late_key, late_record))| {
+            let mut fixture = fresh_case(harness)?;
+            let mut model: BTreeMap<String, Option<Record>> = BTreeMap::new();
+            {
+                let store = fixture.store();
+                for (key, record, delete) in writes {
+                    call("set", store.set(key, record.clone()))?;
+                    model.insert(key.clone(), Some(record.clone()));
+                    if *delete {
+                        call("delete", store.delete(key))?;
+                        model.insert(key.clone(), None);
+                    }
+                }
+            }
+            fixture.reopen();
+            same_as_model(&fixture, harness, &model)
+                .map_err(|e| fail(format!("after a reopen: {e}")))?;
+            {
+                let store = fixture.store();
+                call("set", store.set(late_key, late_record.clone()))?;
+                model.insert(late_key.clone(), Some(late_record.clone()));
+                call("flush", store.flush())?;
+            }
+            fixture.reopen();
+            same_as_model(&fixture, harness, &model)
+                .map_err(|e| fail(format!("after a flush and a second reopen: {e}")))
+        },
+    )
+}
+
+/// Reads every key of `model` and compares it with the model.
+fn same_as_model(
+    fixture: &Fixture,
+    harness: &Harness,
+    model: &BTreeMap<String, Option<Record>>,
+) -> Case {
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    for (key, expected) in model {
+        let got = call("get", store.get(key))?;
+        check_read(key, got.as_ref(), expected.as_ref(), rules)?;
+    }
+    Ok(())
+}
+
+/// One step of the model-based sequence.
+fn apply(
+    fixture: &mut Fixture,
+    model: &mut BTreeMap<usize, Record>,
+    keys: &[String],
+    harness: &Harness,
+    op: &Op,
+) -> Case {
+    if let Op::Reopen = op {
+        fixture.reopen();
+        return Ok(());
+    }
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    match op {
+        Op::Set(k, record) => {
+            call("set", store.set(&keys[*k], record.clone()))?;
+            model.insert(*k, record.clone());
+        }
+        Op::Get(k) => {
+            let got = call("get", store.get(&keys[*k]))?;
+            check_read(&keys[*k], got.as_ref(), model.get(k), rules)?;
+        }
+        Op::Delete(k) => {
+            let deleted = call("delete", store.delete(&keys[*k]))?;
+            match (deleted, model.remove(k)) {
+                (true, Some(_)) | (false, None) => {}
+                (false, Some(record)) if rules.may_vanish(&record, now()) => {}
+                (deleted, expected) => {
+                    return Err(fail(format!(
+                        "delete({}) returned {deleted} where the model holds {}",
+                        show(&keys[*k]),
+                        describe(expected.as_ref())
+                    )));
+                }
+            }
+        }
+        Op::Ttl(k) => {
+            let before = now();
+            let ttl = call("ttl", store.ttl(&keys[*k]))?;
+            check_ttl(&keys[*k], ttl, model.get(k), before, now(), rules)?;
+        }
+        Op::Reopen => {}
+    }
+    Ok(())
+}
+
+/// One thread of [`concurrent_threads_keep_written_records`]: returns its last operation on
+/// each key (`Some(None)` for a delete), or the first wrong read it saw.
+fn worker(
+    store: &dyn Store,
+    keys: &[String],
+    thread: usize,
+    ops: usize,
+) -> Result<Vec<Option<Option<Record>>>, String> {
+    let mut rng =
+        0x9E37_79B9_7F4A_7C15_u64 ^ (thread as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut last: Vec<Option<Option<Record>>> = vec![None; keys.len()];
+    for seq in 0..ops {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let k = (rng % keys.len() as u64) as usize;
+        let key = &keys[k];
+        match (rng >> 32) % 10 {
+            0..=5 => {
+                let record = written(k, thread, seq);
+                store
+                    .set(key, record.clone())
+                    .map_err(|e| format!("set failed: {e}"))?;
+                last[k] = Some(Some(record));
+            }
+            6..=8 => {
+                let got = store.get(key).map_err(|e| format!("get failed: {e}"))?;
+                let Some(got) = got else { continue };
+                let origin = written_by(&got)
+                    .filter(|&(key_index, _, _)| key_index == k)
+                    .map(|(_, t, s)| (t, s));
+                let Some((writer, _)) = origin.filter(|&(t, s)| got == written(k, t, s)) else {
+                    return Err(format!(
+                        "get({}) returned {}, which no thread wrote to that key",
+                        show(key),
+                        describe(Some(&got))
+                    ));
+                };
+                // Our own older writes were overwritten by our newer ones before this read.
+                if writer == thread && last[k].as_ref() != Some(&Some(got.clone())) {
+                    return Err(format!(
+                        "thread {thread} read back its own overwritten or deleted record \
+                         {} from get({})",
+                        describe(Some(&got)),
+                        show(key)
+                    ));
+                }
+            }
+            _ => {
+                store
+                    .delete(key)
+                    .map_err(|e| format!("delete failed: {e}"))?;
+                last[k] = Some(None);
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// The record thread `thread` writes to key `key` at step `seq`: every field tells its origin.
+fn written(key: usize, thread: usize, seq: usize) -> Record {
+    let mut value = vec![key as u8, thread as u8];
+    value.extend_from_slice(&(seq as u32).to_le_bytes());
+    value.resize(6 + (seq % 7) * 40, thread as u8);
+    let expiry = (seq % 2 == 1).then_some(4.0e9 + seq as f64);
+    Record::new(seq as f64 + 0.5, expiry, value).with_etag(vec![thread as u8, key as u8])
+}
+
+/// The origin `(key, thread, seq)` that a record's value claims.
+fn written_by(record: &Record) -> Option<(usize, usize, usize)> {
+    let v = &record.value;
+    let seq = u32::from_le_bytes(v.get(2..6)?.try_into().ok()?);
+    Some((usize::from(v[0]), usize::from(v[1]), seq as usize))
+}
+
+/// Sets one distinct record under each key, reads each back, then deletes them one at a time,
+/// checking after each delete that the others are untouched.
+fn distinct_keys_keep_their_records(store: &dyn Store, rules: Rules, keys: &[String]) -> Case {
+    let records: Vec<Record> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            Record::new(i as f64, None, format!("{i}:{}", key.len()).into_bytes())
+                .with_etag((i as u32).to_le_bytes().to_vec())
+        })
+        .collect();
+    for (key, record) in keys.iter().zip(&records) {
+        call("set", store.set(key, record.clone()))?;
+    }
+    let mut present: Vec<bool> = vec![true; keys.len()];
+    for (i, key) in keys.iter().enumerate() {
+        let got = call("get", store.get(key))?;
+        check_read(key, got.as_ref(), Some(&records[i]), rules)?;
+    }
+    // Shortest first, so that a store mapping longer keys onto shorter ones loses them.
+    for i in 0..keys.len() {
+        let deleted = call("delete", store.delete(&keys[i]))?;
+        if !deleted && !rules.lossy {
+            return Err(fail(format!("delete({}) returned false", show(&keys[i]))));
+        }
+        present[i] = false;
+        for (j, key) in keys.iter().enumerate() {
+            let got = call("get", store.get(key))?;
+            let expected = present[j].then(|| &records[j]);
+            check_read(key, got.as_ref(), expected, rules)
+                .map_err(|e| fail(format!("after delete({}): {e}", show(&keys[i]))))?;
+        }
+    }
+    Ok(())
+}
+
+/// `base`, then `base` plus each successive suffix: keys that are prefixes of each other.
+fn chain(base: &str, suffixes: &[&str]) -> Vec<String> {
+    let mut key = base.to_owned();
+    let mut keys = vec![key.clone()];
+    for suffix in suffixes {
+        key.push_str(suffix);
+        keys.push(key.clone());
+    }
+    keys
+}
+
+/// Records whose fields are hard to keep bit for bit.
+fn awkward_records() -> Vec<Record> {
+    let signalling_nan = f64::from_bits(0x7FF0_0000_0000_0001);
+    let subnormal = f64::from_bits(1);
+    vec![
+        Record::new(f64::NAN, Some(-0.0), Vec::new()).with_etag(Vec::new()),
+        Record::new(-0.0, Some(f64::INFINITY), vec![0]).with_etag(vec![0]),
+        Record::new(signalling_nan, Some(f64::NEG_INFINITY), b"abc".to_vec())
+            .with_etag(b"etag".to_vec()),
+        Record::new(1.7e9, None, vec![0xFF; 4096]),
+        Record::new(subnormal, Some(f64::from_bits(u64::MAX)), b"v".to_vec())
+            .with_etag(vec![0xFF; 64]),
+        Record::new(now(), Some(now() + 3600.0), b"in an hour".to_vec()).with_etag(vec![1]),
+    ]
+}
+
+/// Deterministic pseudo-random bytes, so a truncated or shifted value cannot look right.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// The expiry of a record in the purge property, relative to the purge time.
+#[derive(Clone, Copy, Debug)]
+enum Expiry {
+    AtNow,
+    Past(f64),
+    Future(f64),
+    Never,
+    Nan,
+    Infinite,
+    NegativeInfinite,
+}
+
+impl Expiry {
+    fn at(self, base: f64) -> Option<f64> {
+        match self {
+            Expiry::AtNow => Some(base),
+            Expiry::Past(secs) => Some(base - secs),
+            Expiry::Future(secs) => Some(base + secs),
+            Expiry::Never => None,
+            Expiry::Nan => Some(f64::NAN),
+            Expiry::Infinite => Some(f64::INFINITY),
+            Expiry::NegativeInfinite => Some(f64::NEG_INFINITY),
+        }
+    }
+}
+
+/// What a store may do besides returning exactly what was set.
+#[derive(Clone, Copy, Debug)]
+struct Rules {
+    lossy: bool,
+    native_expiry: bool,
+}
+
+impl Rules {
+    fn of(harness: &Harness, store: &dyn Store) -> Self {
+        Rules {
+            lossy: harness.is_lossy(store),
+            native_expiry: store.capabilities().native_expiry,
+        }
+    }
+
+    /// Whether `record` may be missing at `now`: forgotten by a lossy store, or expired
+    /// natively.
+    fn may_vanish(self, record: &Record, now: f64) -> bool {
+        self.lossy || (self.native_expiry && record.is_expired(now))
+    }
+}
+
+/// Checks a read against the record last set under the key (`None`: nothing, or deleted).
+fn check_read(key: &str, got: Option<&Record>, expected: Option<&Record>, rules: Rules) -> Case {
+    match (got, expected) {
+        (None, None) => Ok(()),
+        (Some(got), Some(expected)) if got == expected => Ok(()),
+        // Measured after the read, so a record that expired during it may count as gone.
+        (None, Some(expected)) if rules.may_vanish(expected, now()) => Ok(()),
+        (got, expected) => Err(fail(format!(
+            "get({}) returned {}, expected {}{}",
+            show(key),
+            describe(got),
+            describe(expected),
+            if rules.lossy && expected.is_some() {
+                " or None (lossy store)"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+/// Checks a `ttl` answer given between `before` and `after` for a key holding `record`.
+fn check_ttl(
+    key: &str,
+    ttl: Option<Duration>,
+    record: Option<&Record>,
+    before: f64,
+    after: f64,
+    rules: Rules,
+) -> Case {
+    let key = show(key);
+    let expiry = record.and_then(|r| r.expiry);
+    match (ttl, expiry) {
+        (Some(ttl), None) => Err(fail(format!(
+            "ttl({key}) returned {ttl:?} for {}",
+            if record.is_some() {
+                "a record that never expires"
+            } else {
+                "a missing record"
+            }
+        ))),
+        // A NaN expiry never comes; any answer is below the truth.
+        (_, Some(expiry)) if expiry.is_nan() => Ok(()),
+        // memo-core's `Record::remaining` saturates to `Duration::MAX` once the time left no
+        // longer fits in u64 nanoseconds (about 584 years): read that as "no end in sight".
+        (Some(Duration::MAX), Some(expiry)) if (expiry - before) * 1.0e9 >= u64::MAX as f64 => {
+            Ok(())
+        }
+        (Some(ttl), Some(expiry)) if expiry <= before => Err(fail(format!(
+            "ttl({key}) returned {ttl:?} for a record that expired {:.3} s before the call",
+            before - expiry
+        ))),
+        // The truth at any moment of the call is at most `expiry - before`; 1 us absorbs the
+        // rounding of unix seconds held in an f64.
+        (Some(ttl), Some(expiry)) if ttl.as_secs_f64() > expiry - before + 1.0e-6 => {
+            Err(fail(format!(
+                "ttl({key}) returned {ttl:?}, more than the {:.6} s the record had left",
+                expiry - before
+            )))
+        }
+        (None, Some(expiry)) if expiry > after + 1.0 && !rules.lossy => Err(fail(format!(
+            "ttl({key}) returned None for a record with {:.3} s left",
+            expiry - after
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the fixed cases, then the random ones, and words the first failure.
+fn check<S>(
+    property: &str,
+    harness: &Harness,
+    store: &str,
+    fixed: Vec<S::Value>,
+    strategy: &S,
+    test: impl Fn(&S::Value) -> Case,
+) -> Verdict
+where
+    S: Strategy,
+    S::Value: Debug,
+{
+    let failed = |why: String| {
+        trim(format!(
+            "{property} does not hold for the {store} store: {why}"
+        ))
+    };
+    for case in &fixed {
+        test(case).map_err(|e| failed(format!("{e}\nfailing input: {case:?}")))?;
+    }
+    runner(harness)
+        .run(strategy, |case| test(&case))
+        .map_err(|e| failed(e.to_string()))
+}
 
 /// A proptest runner for `harness.case_count()` cases that writes no regression files.
 fn runner(harness: &Harness) -> TestRunner {
@@ -20,72 +1149,69 @@ fn runner(harness: &Harness) -> TestRunner {
     })
 }
 
-/// Turns a store error into a failed case that says which call failed.
-fn call<T>(what: &str, result: memo_core::Result<T>) -> Result<T, TestCaseError> {
-    result.map_err(|e| TestCaseError::fail(format!("{what} failed: {e}")))
+/// A fresh store for one random case.
+fn fresh_case(harness: &Harness) -> Result<Fixture, TestCaseError> {
+    harness
+        .fresh()
+        .ok_or_else(|| fail("the harness stopped making stores"))
 }
 
-/// Checks a read against the record last set under the key. An exact store returns `expected`;
-/// a lossy one may return nothing, but never another record.
-fn check_read(
-    key: &str,
-    got: Option<&Record>,
-    expected: Option<&Record>,
-    lossy: bool,
-) -> Result<(), TestCaseError> {
-    match (got, expected) {
-        (None, None) => Ok(()),
-        (None, Some(_)) if lossy => Ok(()),
-        (Some(got), Some(expected)) if got == expected => Ok(()),
-        (got, expected) => Err(TestCaseError::fail(format!(
-            "get({key:?}) returned {got:?}, expected {expected:?}{}",
-            if lossy { " or None (lossy store)" } else { "" }
-        ))),
+/// Turns a store error into a failed case that says which call failed.
+fn call<T>(what: &str, result: memo_core::Result<T>) -> Result<T, TestCaseError> {
+    result.map_err(|e| fail(format!("{what} failed: {e}")))
+}
+
+fn fail(why: impl Into<String>) -> TestCaseError {
+    TestCaseError::fail(why.into())
+}
+
+fn now() -> f64 {
+    SystemClock.now()
+}
+
+/// A key for a message: long keys are cut, with their length.
+fn show(key: &str) -> String {
+    if key.chars().count() <= 48 {
+        format!("{key:?}")
+    } else {
+        let head: String = key.chars().take(24).collect();
+        format!("{head:?}... ({} bytes)", key.len())
     }
 }
 
-fn finish<V: std::fmt::Debug>(
-    name: &str,
-    store: &dyn Store,
-    result: Result<(), proptest::test_runner::TestError<V>>,
-) -> Verdict {
-    result.map_err(|e| format!("{name} does not hold for the {} store: {e}", store.name()))
+/// A record for a message: times with their bits, long byte strings cut.
+fn describe(record: Option<&Record>) -> String {
+    fn bytes(b: &[u8]) -> String {
+        if b.len() <= 16 {
+            format!("{b:?}")
+        } else {
+            format!("{:?}... ({} bytes)", &b[..16], b.len())
+        }
+    }
+    let Some(r) = record else {
+        return "None".to_owned();
+    };
+    format!(
+        "Record {{ created: {} ({:#x}), expiry: {}, etag: {}, value: {} }}",
+        r.created,
+        r.created.to_bits(),
+        r.expiry
+            .map_or("None".to_owned(), |e| format!("{e} ({:#x})", e.to_bits())),
+        r.etag.as_deref().map_or("None".to_owned(), bytes),
+        bytes(&r.value)
+    )
 }
 
-/// A `get` after `set` returns the same record, field for field and bit for bit.
-///
-/// # Errors
-/// An account of the first record that came back different.
-pub fn get_after_set_returns_same_record(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
-        return Ok(());
-    };
-    let store = fixture.store();
-    let lossy = harness.is_lossy(&*store);
-    let result = runner(harness).run(&(strategy::key(), strategy::record()), |(key, record)| {
-        call("set", store.set(&key, record.clone()))?;
-        let got = call("get", store.get(&key))?;
-        check_read(&key, got.as_ref(), Some(&record), lossy)
-    });
-    finish("get_after_set_returns_same_record", &*store, result)
-}
-
-/// A `set` replaces the record under the key: a `get` never returns the older one.
-///
-/// # Errors
-/// An account of the first read that returned the older record, or another wrong one.
-pub fn set_overwrites_previous_record(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
-        return Ok(());
-    };
-    let store = fixture.store();
-    let lossy = harness.is_lossy(&*store);
-    let cases = (strategy::key(), strategy::record(), strategy::record());
-    let result = runner(harness).run(&cases, |(key, first, second)| {
-        call("set", store.set(&key, first))?;
-        call("set", store.set(&key, second.clone()))?;
-        let got = call("get", store.get(&key))?;
-        check_read(&key, got.as_ref(), Some(&second), lossy)
-    });
-    finish("set_overwrites_previous_record", &*store, result)
+/// Keeps failure messages readable when inputs hold 4 KiB keys.
+fn trim(mut message: String) -> String {
+    const LIMIT: usize = 6000;
+    if message.len() > LIMIT {
+        let mut end = LIMIT;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("... (cut)");
+    }
+    message
 }

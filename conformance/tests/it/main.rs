@@ -1,3 +1,6 @@
-//! The kit checked against stores: a correct one passes, broken ones fail.
+//! The kit checked against stores: correct ones pass the suite, deliberately broken ones fail
+//! the properties that describe their fault.
 
+mod broken;
 mod reference;
+mod stores;
