@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use memo_core::Store;
+use memo_core::{Capabilities, Lock, Record, Result, Store};
 
 type Factory = dyn Fn(&Path) -> Arc<dyn Store> + Send + Sync;
 
@@ -127,8 +127,8 @@ impl Harness {
                 return None;
             }
         };
-        let dir = tempfile::tempdir().expect("a temporary directory for the store");
-        let store = factory(dir.path());
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory for the store"));
+        let store = InDir::open(&*factory, &dir);
         Some(Fixture {
             factory,
             dir,
@@ -141,7 +141,7 @@ impl Harness {
 /// One store under test, with the directory it lives in.
 pub struct Fixture {
     factory: Arc<Factory>,
-    dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
     store: Option<Arc<dyn Store>>,
     persistent: bool,
 }
@@ -181,6 +181,56 @@ impl Fixture {
             "drop every handle to the store before reopening"
         );
         drop(store);
-        self.store = Some((self.factory)(self.dir.path()));
+        self.store = Some(InDir::open(&*self.factory, &self.dir));
+    }
+}
+
+/// The store under test, holding on to its directory: a handle kept after the [`Fixture`] is
+/// dropped still finds its files. Forwards every method, defaults included.
+#[derive(Debug)]
+struct InDir {
+    store: Arc<dyn Store>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl InDir {
+    fn open(factory: &Factory, dir: &Arc<tempfile::TempDir>) -> Arc<dyn Store> {
+        Arc::new(InDir {
+            store: factory(dir.path()),
+            _dir: Arc::clone(dir),
+        })
+    }
+}
+
+impl Store for InDir {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        self.store.get(key)
+    }
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        self.store.set(key, record)
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.store.delete(key)
+    }
+    fn ttl(&self, key: &str) -> Result<Option<std::time::Duration>> {
+        self.store.ttl(key)
+    }
+    fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        self.store.lock(key)
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.store.capabilities()
+    }
+    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        self.store.scan(prefix)
+    }
+    fn purge_expired(&self, now: f64) -> Result<u64> {
+        self.store.purge_expired(now)
+    }
+    fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+    fn name(&self) -> &'static str {
+        self.store.name()
     }
 }

@@ -2,5 +2,6 @@
 //! the properties that describe their fault.
 
 mod broken;
+mod harness;
 mod reference;
 mod stores;
