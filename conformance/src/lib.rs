@@ -14,11 +14,13 @@ pub type Verdict = Result<(), String>;
 /// Expands to `mod conformance`, with one `#[test]` per property of [`properties`] and per
 /// Memoizer behaviour, each run on the store that `harness` (a path to `fn() -> Harness`) makes.
 ///
-/// ```ignore
+/// ```
+/// # use memo_core::doc_store::DocStore as MyStore;
 /// fn harness() -> memo_conformance::Harness {
-///     memo_conformance::Harness::new(my_crate::MyStore::default)
+///     memo_conformance::Harness::new(MyStore::default)
 /// }
 /// memo_conformance::suite!(harness);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! suite {
