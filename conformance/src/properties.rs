@@ -1140,12 +1140,20 @@ where
         .map_err(|e| failed(e.to_string()))
 }
 
-/// A proptest runner for `harness.case_count()` cases that writes no regression files.
+/// A proptest runner for `harness.case_count()` cases that writes no regression files, and
+/// shrinks a failure for at most 30 s (networked stores make each try slow) unless
+/// `PROPTEST_MAX_SHRINK_TIME` says otherwise.
 fn runner(harness: &Harness) -> TestRunner {
+    let defaults = Config::default();
+    let max_shrink_time = match defaults.max_shrink_time {
+        0 => 30_000,
+        set => set,
+    };
     TestRunner::new(Config {
         cases: harness.case_count(),
         failure_persistence: None,
-        ..Config::default()
+        max_shrink_time,
+        ..defaults
     })
 }
 
