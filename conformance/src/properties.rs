@@ -1223,3 +1223,98 @@ fn trim(mut message: String) -> String {
     }
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXACT: Rules = Rules {
+        lossy: false,
+        native_expiry: false,
+    };
+    const LOSSY: Rules = Rules {
+        lossy: true,
+        native_expiry: false,
+    };
+
+    fn expiring(expiry: Option<f64>) -> Record {
+        Record::new(0.0, expiry, Vec::new())
+    }
+
+    #[test]
+    fn ttl_check_bounds_by_the_time_before_the_call() {
+        let r = expiring(Some(110.0));
+        let ok = |ttl| check_ttl("k", Some(ttl), Some(&r), 100.0, 100.5, EXACT).is_ok();
+        assert!(ok(Duration::from_secs(10)));
+        assert!(ok(Duration::from_secs(9)));
+        assert!(!ok(Duration::from_millis(10_001)));
+        assert!(!ok(Duration::MAX));
+    }
+
+    #[test]
+    fn ttl_check_reads_saturation_only_beyond_u64_nanoseconds() {
+        let far = expiring(Some(100.0 + 2.0e10));
+        assert!(check_ttl("k", Some(Duration::MAX), Some(&far), 100.0, 100.0, EXACT).is_ok());
+        let near = expiring(Some(100.0 + 1.0e10));
+        assert!(check_ttl("k", Some(Duration::MAX), Some(&near), 100.0, 100.0, EXACT).is_err());
+    }
+
+    #[test]
+    fn ttl_check_wants_none_for_missing_expired_and_endless_records() {
+        let some = Some(Duration::ZERO);
+        assert!(check_ttl("k", some, None, 100.0, 100.0, EXACT).is_err());
+        assert!(check_ttl("k", some, Some(&expiring(None)), 100.0, 100.0, EXACT).is_err());
+        assert!(check_ttl("k", some, Some(&expiring(Some(99.0))), 100.0, 100.0, EXACT).is_err());
+        assert!(check_ttl("k", None, Some(&expiring(Some(99.0))), 100.0, 100.0, EXACT).is_ok());
+        assert!(check_ttl("k", some, Some(&expiring(Some(f64::NAN))), 1.0, 1.0, EXACT).is_ok());
+    }
+
+    #[test]
+    fn ttl_check_forgives_none_only_in_lossy_stores() {
+        let live = expiring(Some(200.0));
+        assert!(check_ttl("k", None, Some(&live), 100.0, 100.0, EXACT).is_err());
+        assert!(check_ttl("k", None, Some(&live), 100.0, 100.0, LOSSY).is_ok());
+    }
+
+    #[test]
+    fn read_check_forgives_forgetting_never_staleness() {
+        let old = Record::new(1.0, None, b"old".to_vec());
+        let new = Record::new(2.0, None, b"new".to_vec());
+        assert!(check_read("k", Some(&new), Some(&new), EXACT).is_ok());
+        assert!(check_read("k", None, Some(&new), EXACT).is_err());
+        assert!(check_read("k", None, Some(&new), LOSSY).is_ok());
+        assert!(check_read("k", Some(&old), Some(&new), LOSSY).is_err());
+        assert!(check_read("k", Some(&old), None, LOSSY).is_err());
+    }
+
+    #[test]
+    fn read_check_lets_native_expiry_drop_only_expired_records() {
+        let native = Rules {
+            lossy: false,
+            native_expiry: true,
+        };
+        assert!(check_read("k", None, Some(&expiring(Some(1.0))), native).is_ok());
+        assert!(check_read("k", None, Some(&expiring(Some(now() + 60.0))), native).is_err());
+        assert!(check_read("k", None, Some(&expiring(Some(f64::NAN))), native).is_err());
+    }
+
+    #[test]
+    fn chain_makes_keys_that_are_prefixes_of_each_other() {
+        assert_eq!(chain("a", &[":", "\0"]), ["a", "a:", "a:\0"]);
+    }
+
+    #[test]
+    fn trim_cuts_long_messages_at_a_char_boundary() {
+        let cut = trim("é".repeat(4000));
+        assert!(cut.ends_with("... (cut)"));
+        assert!(cut.len() < 6100);
+        assert_eq!(trim("short".to_owned()), "short");
+    }
+
+    #[test]
+    fn concurrent_records_tell_their_origin() {
+        let record = written(3, 5, 70_000);
+        assert_eq!(written_by(&record), Some((3, 5, 70_000)));
+        assert_eq!(written_by(&Record::new(0.0, None, vec![1])), None);
+    }
+}
