@@ -26,7 +26,8 @@ pub type Verdict = Result<(), String>;
 macro_rules! suite {
     ($harness:path) => {
         // A `path` fragment cannot be prefixed with `super::`, so the module reaches the harness
-        // through this item, which is in the caller's scope.
+        // through this item, which is in the caller's scope. `allow`, not `expect`: it is dead
+        // only outside test builds, where the `#[test]` functions vanish.
         #[doc(hidden)]
         #[allow(dead_code)]
         const __MEMO_CONFORMANCE_HARNESS: fn() -> $crate::Harness = $harness;
