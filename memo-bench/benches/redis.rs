@@ -1,6 +1,7 @@
 //! memo over Redis against the bare `redis` crate on one connection, on the same server.
 //!
-//! - `redis_hit`: a memoized hit through `RedisStore` (one `GET`, decode) against a raw `GET`.
+//! - `redis_hit`: a memoized hit through `RedisStore` (one `GET`, decode) against a raw `GET`,
+//!   plus the store's part alone (`Store::get`, no Memoizer).
 //! - `redis_miss`: a memoized miss (`GET`, compute, `SET ... PX`) against a raw `GET` +
 //!   `SET PX`; once with `Options::no_lock()` (the same two round trips) and once with the
 //!   store's default lock, which adds three: `SET NX PX` for the lock, the double-check `GET`
@@ -8,11 +9,14 @@
 //!
 //! Values are 64 bytes; every miss uses a new key, which expires after 60 s.
 //!
+//! The rows of a group run interleaved: each iteration runs every row's operation once and
+//! times only its own, so on a shared machine all rows see the same moments of load and their
+//! ratio holds even when the absolute times drift.
+//!
 //! `MEMO_REDIS_URL=redis://127.0.0.1:6379/ cargo bench -p memo-bench --bench redis`
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use memo_core::{Memoizer, Options, Store};
@@ -21,6 +25,8 @@ use memo_store_redis::RedisStore;
 const KEY: &str = "hit";
 const TTL_MS: u64 = 60_000;
 const TTL: Duration = Duration::from_millis(TTL_MS);
+
+type Op<'a> = Box<dyn FnMut() + 'a>;
 
 fn url() -> String {
     std::env::var("MEMO_REDIS_URL").unwrap_or_else(|_| {
@@ -53,6 +59,34 @@ fn store(url: &str, prefix: &str) -> RedisStore {
         .expect("a RedisStore on MEMO_REDIS_URL")
 }
 
+/// Runs every op once per iteration, in turn, and returns the time spent in `ops[which]`.
+fn interleaved(iters: u64, ops: &mut [Op<'_>], which: usize) -> Duration {
+    let mut spent = Duration::ZERO;
+    for _ in 0..iters {
+        for (i, op) in ops.iter_mut().enumerate() {
+            if i == which {
+                let start = Instant::now();
+                op();
+                spent += start.elapsed();
+            } else {
+                op();
+            }
+        }
+    }
+    spent
+}
+
+fn bench_rows(c: &mut Criterion, group: &str, names: &[&str], ops: &mut [Op<'_>]) {
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::Elements(1));
+    for (which, name) in names.iter().enumerate() {
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| interleaved(iters, ops, which));
+        });
+    }
+    group.finish();
+}
+
 fn redis_hit(c: &mut Criterion) {
     let url = url();
     let prefix = prefix();
@@ -71,31 +105,33 @@ fn redis_hit(c: &mut Criterion) {
         .get_with(KEY, &opts, value)
         .expect("first call computes");
     assert_eq!(first, value());
+    let store = memo.store();
 
-    let mut group = c.benchmark_group("redis_hit");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("raw_get", |b| {
-        b.iter(|| {
+    let mut ops: Vec<Op<'_>> = vec![
+        Box::new(|| {
             let got: Option<Vec<u8>> = redis::cmd("GET")
                 .arg(black_box(&raw_key))
                 .query(&mut raw)
                 .expect("GET");
-            got.expect("present")
-        });
-    });
-    group.bench_function("memo_hit", |b| {
-        b.iter(|| {
+            black_box(got.expect("present"));
+        }),
+        Box::new(|| {
             let got: Vec<u8> = memo
                 .get_with(black_box(KEY), &opts, || unreachable!("the key is cached"))
                 .expect("hit");
-            got
-        });
-    });
-    let store = memo.store();
-    group.bench_function("store_get", |b| {
-        b.iter(|| store.get(black_box(KEY)).expect("read").expect("present"));
-    });
-    group.finish();
+            black_box(got);
+        }),
+        Box::new(|| {
+            black_box(store.get(black_box(KEY)).expect("read").expect("present"));
+        }),
+    ];
+    bench_rows(
+        c,
+        "redis_hit",
+        &["raw_get", "memo_hit", "store_get"],
+        &mut ops,
+    );
+    drop(ops);
     assert_eq!(
         memo.stats().computations,
         1,
@@ -110,14 +146,12 @@ fn redis_miss(c: &mut Criterion) {
     let memo = Memoizer::new(store(&url, &prefix));
     let no_lock = Options::new().max_age(TTL).no_lock();
     let locked = Options::new().max_age(TTL);
-    let next = AtomicU64::new(0);
-    let fresh = |what: &str| format!("{what}:{}", next.fetch_add(1, Ordering::Relaxed));
+    let (mut raw_n, mut no_lock_n, mut locked_n) = (0_u64, 0_u64, 0_u64);
 
-    let mut group = c.benchmark_group("redis_miss");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("raw_get_set_px", |b| {
-        b.iter(|| {
-            let key = format!("{prefix}raw:{}", fresh("miss"));
+    let mut ops: Vec<Op<'_>> = vec![
+        Box::new(|| {
+            raw_n += 1;
+            let key = format!("{prefix}raw:miss:{raw_n}");
             let got: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(&mut raw).expect("GET");
             assert!(got.is_none());
             let v = value();
@@ -128,26 +162,30 @@ fn redis_miss(c: &mut Criterion) {
                 .arg(TTL_MS)
                 .exec(&mut raw)
                 .expect("SET");
-            v
-        });
-    });
-    group.bench_function("memo_miss_no_lock", |b| {
-        b.iter(|| {
+            black_box(v);
+        }),
+        Box::new(|| {
+            no_lock_n += 1;
             let got: Vec<u8> = memo
-                .get_with(&fresh("nolock"), &no_lock, value)
+                .get_with(&format!("nolock:{no_lock_n}"), &no_lock, value)
                 .expect("miss");
-            got
-        });
-    });
-    group.bench_function("memo_miss_locked", |b| {
-        b.iter(|| {
+            black_box(got);
+        }),
+        Box::new(|| {
+            locked_n += 1;
             let got: Vec<u8> = memo
-                .get_with(&fresh("locked"), &locked, value)
+                .get_with(&format!("locked:{locked_n}"), &locked, value)
                 .expect("miss");
-            got
-        });
-    });
-    group.finish();
+            black_box(got);
+        }),
+    ];
+    bench_rows(
+        c,
+        "redis_miss",
+        &["raw_get_set_px", "memo_miss_no_lock", "memo_miss_locked"],
+        &mut ops,
+    );
+    drop(ops);
     let stats = memo.stats();
     assert_eq!(stats.hits, 0, "every benchmarked call was a miss");
     assert_eq!(stats.store_errors, 0);

@@ -75,13 +75,14 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long waiting for one reply may take (default 1 s).
+    /// The longest wait for data from the server (default 1 s). It bounds each wait, not a
+    /// whole transfer, so a large value that keeps arriving never times out.
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.read = timeout;
         self
     }
 
-    /// How long sending one command may take (default 1 s).
+    /// The longest wait to send data to the server (default 1 s).
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.write = timeout;
         self

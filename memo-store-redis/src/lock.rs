@@ -95,7 +95,8 @@ impl RedisLock {
 }
 
 impl Lock for RedisLock {
-    /// Tries until `timeout` has passed (at least once, also with a zero timeout).
+    /// Tries until `timeout` has passed (at least once, also with a zero timeout); the last
+    /// attempt may end up to the store's read and write timeouts later.
     ///
     /// # Errors
     /// [`Error::Backend`](memo_core::Error::Backend) when Redis fails; the Memoizer then
