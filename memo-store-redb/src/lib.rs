@@ -1,1 +1,10 @@
-//! redb store for memo: the embedded persistent default
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod error;
+mod queue;
+mod store;
+mod tables;
+
+pub use builder::{Durability, RedbStoreBuilder};
+pub use store::RedbStore;

@@ -1,0 +1,185 @@
+//! [`RedbStoreBuilder`] and the [`Durability`] policy.
+
+use std::fmt;
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use memo_core::{Error, Result};
+
+use crate::error;
+use crate::store::RedbStore;
+
+/// When writes reach the disk.
+///
+/// Every commit is atomic, so a crash never corrupts the file; the policy only decides how many
+/// of the latest writes a crash may lose (see the crate docs, "Durability").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Each write is on disk when `set` returns (one `fsync` per write: slow).
+    Immediate,
+    /// Writes commit without `fsync`; a background thread makes them durable every `interval`
+    /// and, with `writes`, every that many writes also make themselves durable. `flush()` and
+    /// dropping the store make everything durable. The default: every second.
+    Batched {
+        /// The longest time a write stays only in memory (plus one `fsync`).
+        interval: Duration,
+        /// At most this many writes stay only in memory; `None` for no count limit.
+        writes: Option<NonZeroU64>,
+    },
+}
+
+impl Durability {
+    /// [`Durability::Batched`] every `interval`, without a count limit.
+    pub const fn every(interval: Duration) -> Self {
+        Durability::Batched {
+            interval,
+            writes: None,
+        }
+    }
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Durability::every(Duration::from_secs(1))
+    }
+}
+
+/// Where the store's database comes from.
+pub(crate) enum Source {
+    Path(PathBuf),
+    Database(Arc<redb::Database>),
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Path(path) => f.debug_tuple("Path").field(path).finish(),
+            Source::Database(_) => f.write_str("Database(..)"),
+        }
+    }
+}
+
+/// Builds a [`RedbStore`] with non-default options.
+///
+/// ```
+/// use std::time::Duration;
+/// use memo_store_redb::{Durability, RedbStore};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let store = RedbStore::builder(dir.path().join("cache.redb"))
+///     .durability(Durability::every(Duration::from_millis(200)))
+///     .max_bytes(64 << 20)
+///     .table("thumbnails")
+///     .purge_every(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// # drop(store);
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct RedbStoreBuilder {
+    pub(crate) source: Source,
+    pub(crate) durability: Durability,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) table: String,
+    pub(crate) purge_every: Option<Duration>,
+}
+
+impl RedbStoreBuilder {
+    /// A builder for the store in the file at `path`, created when missing.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self::with(Source::Path(path.as_ref().to_owned()))
+    }
+
+    /// A builder for a store in an already open database, shared with other users of it. The
+    /// store keeps to its own tables (see [`RedbStoreBuilder::table`]).
+    pub fn from_database(db: Arc<redb::Database>) -> Self {
+        Self::with(Source::Database(db))
+    }
+
+    fn with(source: Source) -> Self {
+        RedbStoreBuilder {
+            source,
+            durability: Durability::default(),
+            max_bytes: None,
+            table: "memo".to_owned(),
+            purge_every: None,
+        }
+    }
+
+    /// When writes reach the disk (default: [`Durability::every`] second).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Keeps the live data (keys plus encoded records) at or under `bytes`, evicting records in
+    /// expiry order, then least recently written first. Default: unbounded.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// The name of the store's table (default `"memo"`). The store also uses the tables
+    /// `<name>/expiry` and `<name>/meta`. Stores with different names share a file without
+    /// seeing each other's records.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// Runs [`purge_expired`](memo_core::Store::purge_expired) with the system clock every
+    /// `interval` in a background thread, stopped when the store is dropped. Default: never.
+    pub fn purge_every(mut self, interval: Duration) -> Self {
+        self.purge_every = Some(interval);
+        self
+    }
+
+    /// Opens the store.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a zero interval, a zero size bound, an empty table name, or a
+    /// batched policy over a database whose concurrency mode forbids non-durable commits;
+    /// [`Error::Backend`] naming the file when redb cannot open it (it is not a redb file, or
+    /// it is open elsewhere) or naming the table when that cannot be opened.
+    pub fn build(self) -> Result<RedbStore> {
+        if let Durability::Batched { interval, .. } = self.durability
+            && interval.is_zero()
+        {
+            return Err(Error::Config(
+                "redb: a batched durability interval must be longer than zero".into(),
+            ));
+        }
+        if self.purge_every.is_some_and(|every| every.is_zero()) {
+            return Err(Error::Config(
+                "redb: the purge interval must be longer than zero".into(),
+            ));
+        }
+        if self.max_bytes == Some(0) {
+            return Err(Error::Config(
+                "redb: a size bound of 0 bytes keeps nothing; leave it unset for no bound".into(),
+            ));
+        }
+        if self.table.is_empty() {
+            return Err(Error::Config("redb: the table name is empty".into()));
+        }
+        let (db, path) = match self.source {
+            Source::Database(db) => (db, None),
+            Source::Path(path) => match redb::Database::create(&path) {
+                Ok(db) => (Arc::new(db), Some(path)),
+                Err(source) => return Err(error::open(path, source)),
+            },
+        };
+        RedbStore::start(
+            db,
+            path,
+            &self.table,
+            self.durability,
+            self.max_bytes,
+            self.purge_every,
+        )
+    }
+}
