@@ -206,12 +206,15 @@ pub(crate) fn duration_between(from: f64, to: f64) -> Duration {
     if secs.is_nan() || secs <= 0.0 {
         return Duration::ZERO;
     }
-    let nanos = (secs * 1e9).floor();
-    if nanos >= u64::MAX as f64 {
-        Duration::MAX
-    } else {
-        Duration::from_nanos(nanos as u64)
+    let whole = secs.floor();
+    if whole >= u64::MAX as f64 {
+        // Beyond what a Duration holds (about 5.8e11 years): the largest one is still below
+        // the truth.
+        return Duration::MAX;
     }
+    // `secs - whole` is exact (Sterbenz), so the nanoseconds only ever round down.
+    let nanos = (((secs - whole) * 1e9).floor() as u32).min(999_999_999);
+    Duration::new(whole as u64, nanos)
 }
 
 #[cfg(test)]
@@ -328,6 +331,16 @@ mod tests {
         let mut bytes = vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         bytes.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
         assert!(Record::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn remaining_is_exact_far_beyond_u64_nanoseconds() {
+        let r = Record::new(0.0, Some(1e12 + 0.5), Vec::new());
+        let left = r.remaining(0.0).unwrap();
+        assert_eq!(left, Duration::new(1_000_000_000_000, 500_000_000));
+        let huge = Record::new(0.0, Some(1e300), Vec::new());
+        assert_eq!(huge.remaining(0.0), Some(Duration::MAX));
+        assert!(r.remaining(0.25).unwrap().as_secs_f64() <= 1e12 + 0.25);
     }
 
     #[test]
