@@ -314,6 +314,35 @@ mod tests {
     }
 
     #[test]
+    fn native_expiry_never_drops_the_entry_early() {
+        let store = MokaStore::with_max_bytes(1 << 20).unwrap();
+        // A fractional expiry, so rounding it down to whole seconds or milliseconds would show.
+        let expiry = now() + 0.777_777;
+        let record = Record::new(now(), Some(expiry), vec![5]);
+        store.set("k", record.clone()).unwrap();
+        let mut polls = 0;
+        loop {
+            let before = now();
+            let got = store.get("k").unwrap();
+            if before >= expiry {
+                break;
+            }
+            assert_eq!(
+                got.as_ref(),
+                Some(&record),
+                "gone {} s early",
+                expiry - before
+            );
+            polls += 1;
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(polls > 0);
+        // moka's deadline is the expiry plus the rounding slack (a microsecond).
+        thread::sleep(Duration::from_millis(10));
+        assert_eq!(store.get("k").unwrap(), None);
+    }
+
+    #[test]
     fn overwrite_takes_the_new_records_expiry() {
         let store = MokaStore::with_max_bytes(1 << 20).unwrap();
         store
