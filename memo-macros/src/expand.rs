@@ -82,7 +82,9 @@ pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
     let memo_let = quote_spanned! {memo.span()=>
         let __memo: &::memo::Memoizer = &(#memo);
     };
-    let key_expr = key_expr(args, &mode, &plain_name, &params);
+    let key = key_parts(args, &mode, &plain_name, &params);
+    let key_expr = key.string();
+    let (key_name, key_args) = (&key.name, &key.args);
     let unused_skipped = params.iter().filter(|p| !p.keyed).map(|p| {
         let name = &p.name;
         quote!(let _ = &#name;)
@@ -290,7 +292,7 @@ pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
                 #where_clause
             {
                 #memo_let
-                let __memo_key = #key_expr;
+                let __memo_key = ::memo::__private::CallKey::new(#key_name, #key_args);
                 #with_call
             }
         }
@@ -312,7 +314,7 @@ pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
         #(#attrs)*
         #vis fn #fn_name #generics (#receiver #(#typed),*) #output #where_clause {
             #memo_let
-            let __memo_key = #key_expr;
+            let __memo_key = ::memo::__private::CallKey::new(#key_name, #key_args);
             #main_call
         }
     };
@@ -532,16 +534,29 @@ fn returns(args: &Args, output: &ReturnType) -> syn::Result<Returns> {
     })
 }
 
-/// The expression building the key, a `memo::Result<String>`.
-fn key_expr(args: &Args, mode: &Mode, plain_name: &str, params: &[Param]) -> TokenStream {
+/// The key of a call in two parts: its name as string slices (`&[&str]`), and a closure that
+/// writes the keyed arguments.
+struct KeyParts {
+    name: TokenStream,
+    args: TokenStream,
+}
+
+impl KeyParts {
+    /// The key as a `memo::Result<String>`, for the helpers.
+    fn string(&self) -> TokenStream {
+        let KeyParts { name, args } = self;
+        quote!(::memo::__private::key(#name, #args))
+    }
+}
+
+fn key_parts(args: &Args, mode: &Mode, plain_name: &str, params: &[Param]) -> KeyParts {
     let name = match (&args.key, mode) {
-        (Some(key), _) => quote!(#key),
-        (None, Mode::Free) => {
-            let name = LitStr::new(plain_name, Span::call_site());
-            quote!(::core::concat!(::core::module_path!(), "::", #name))
-        }
+        (Some(key), _) => quote!(&[#key]),
+        (None, Mode::Free) => quote! {
+            &[::core::concat!(::core::module_path!(), "::", #plain_name)]
+        },
         (None, Mode::Method) => quote! {
-            &::memo::__private::method_name(::core::any::type_name::<Self>(), #plain_name)
+            &[::core::any::type_name::<Self>(), ::core::concat!("::", #plain_name)]
         },
     };
     let pushes = params.iter().filter(|p| p.keyed).map(|p| {
@@ -559,11 +574,14 @@ fn key_expr(args: &Args, mode: &Mode, plain_name: &str, params: &[Param]) -> Tok
             ::memo::__private::key_arg(__memo_builder, #value)?;
         }
     });
-    quote! {
-        ::memo::__private::key(#name, |__memo_builder| {
-            #(#pushes)*
-            ::core::result::Result::Ok(())
-        })
+    KeyParts {
+        name,
+        args: quote! {
+            |__memo_builder| {
+                #(#pushes)*
+                ::core::result::Result::Ok(())
+            }
+        },
     }
 }
 

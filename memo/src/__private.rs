@@ -5,38 +5,98 @@
 //! rules live in one place, as ordinary tested Rust.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use memo_core::key::KeyBuilder;
 use memo_core::{Error, Memoizer, Options, Result, TryError};
 use serde::Serialize;
 
-/// Builds the key of one call: `name(arg, ...)`.
+/// The arguments part of a key being written: what [`memo_core::key::KeyBuilder`] writes, into a
+/// buffer the caller keeps, so that a call reuses one allocation per thread.
+#[derive(Debug)]
+pub struct KeyArgs<'a> {
+    out: &'a mut String,
+    args: usize,
+}
+
+/// Writes the key of one call, `name(arg, ...)`, into `out`; `name` comes in parts so that a
+/// method's type name needs no allocation.
 ///
 /// # Errors
 /// [`Error::Codec`] when an argument's `Serialize` implementation fails.
-pub fn key(name: &str, args: impl FnOnce(&mut KeyBuilder) -> Result<()>) -> Result<String> {
-    let mut builder = KeyBuilder::new(name);
-    args(&mut builder)?;
-    Ok(builder.finish())
+pub fn write_key(
+    out: &mut String,
+    name: &[&str],
+    args: impl FnOnce(&mut KeyArgs<'_>) -> Result<()>,
+) -> Result<()> {
+    for part in name {
+        out.push_str(part);
+    }
+    out.push('(');
+    args(&mut KeyArgs { out, args: 0 })?;
+    out.push(')');
+    Ok(())
 }
 
-/// The key name of a method: the type's name, then the method's.
-pub fn method_name(type_name: &str, method: &str) -> String {
-    format!("{type_name}::{method}")
+/// The key of one call, as [`write_key`] writes it.
+///
+/// # Errors
+/// As [`write_key`].
+pub fn key(name: &[&str], args: impl FnOnce(&mut KeyArgs<'_>) -> Result<()>) -> Result<String> {
+    let mut out = String::new();
+    write_key(&mut out, name, args)?;
+    Ok(out)
 }
 
-pub use serde::de::DeserializeOwned;
-
-/// Appends one argument; its own function so that a non-serializable argument gets a message
+/// Appends one argument; a free function so that a non-serializable argument gets a message
 /// about memo keys, at the argument.
 ///
 /// # Errors
-/// As [`KeyBuilder::arg`].
-pub fn key_arg<T: KeyArg + ?Sized>(builder: &mut KeyBuilder, value: &T) -> Result<()> {
-    builder.arg(value).map(|_| ())
+/// [`Error::Codec`] when the argument's `Serialize` implementation fails.
+pub fn key_arg<T: KeyArg + ?Sized>(key: &mut KeyArgs<'_>, value: &T) -> Result<()> {
+    if key.args > 0 {
+        key.out.push_str(", ");
+    }
+    key.args += 1;
+    memo_core::key::write_key(key.out, value)
 }
+
+thread_local! {
+    /// The key buffer of the calls on this thread; taken while in use, so a memoized function
+    /// called from inside another gets a buffer of its own.
+    static KEY: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// The key of one call, written into this thread's buffer, which it gives back when dropped.
+#[derive(Debug)]
+pub struct CallKey {
+    buf: String,
+    written: Result<()>,
+}
+
+impl CallKey {
+    /// Writes the key of a call.
+    pub fn new(name: &[&str], args: impl FnOnce(&mut KeyArgs<'_>) -> Result<()>) -> Self {
+        let mut buf = KEY.take();
+        buf.clear();
+        let written = write_key(&mut buf, name, args);
+        CallKey { buf, written }
+    }
+
+    /// The key, or why it could not be written.
+    fn take(&mut self) -> Result<&str> {
+        std::mem::replace(&mut self.written, Ok(())).map(|()| self.buf.as_str())
+    }
+}
+
+impl Drop for CallKey {
+    fn drop(&mut self) {
+        KEY.set(std::mem::take(&mut self.buf));
+    }
+}
+
+pub use serde::de::DeserializeOwned;
 
 /// What can be part of a memo key: anything `Serialize`.
 #[diagnostic::on_unimplemented(
@@ -154,18 +214,12 @@ impl Site {
 
     /// A call of a function returning a plain value: memo's errors are logged and the function
     /// runs uncached (fail open).
-    pub fn call<T, F>(
-        &self,
-        memo: &Memoizer,
-        key: Result<String>,
-        call: Option<&Options>,
-        f: F,
-    ) -> T
+    pub fn call<T, F>(&self, memo: &Memoizer, mut key: CallKey, call: Option<&Options>, f: F) -> T
     where
         T: Value,
         F: FnOnce() -> T,
     {
-        let key = match key {
+        let key = match key.take() {
             Ok(key) => key,
             Err(error) => {
                 self.fail_open(None, &error);
@@ -174,10 +228,10 @@ impl Site {
         };
         let options = self.effective(call);
         let mut pending = Some(f);
-        match memo.get_with(&key, &options, || run(&mut pending)) {
+        match memo.get_with(key, &options, || run(&mut pending)) {
             Ok(value) => value,
             Err(error) => {
-                self.fail_open(Some(&key), &error);
+                self.fail_open(Some(key), &error);
                 run(&mut pending)
             }
         }
@@ -188,7 +242,7 @@ impl Site {
     pub fn call_option<T, F>(
         &self,
         memo: &Memoizer,
-        key: Result<String>,
+        key: CallKey,
         call: Option<&Options>,
         f: F,
     ) -> Option<T>
@@ -206,7 +260,7 @@ impl Site {
     pub fn call_result<R, F>(
         &self,
         memo: &Memoizer,
-        key: Result<String>,
+        mut key: CallKey,
         call: Option<&Options>,
         f: F,
     ) -> R
@@ -215,7 +269,7 @@ impl Site {
         R::Ok: Value,
         F: FnOnce() -> R,
     {
-        let key = match key {
+        let key = match key.take() {
             Ok(key) => key,
             Err(error) => {
                 self.fail_open(None, &error);
@@ -224,14 +278,14 @@ impl Site {
         };
         let options = self.effective(call);
         let mut pending = Some(f);
-        let got = memo.try_get_with(&key, &options, || {
+        let got = memo.try_get_with(key, &options, || {
             run(&mut pending).into_result().map_err(TryError::Func)
         });
         match got {
             Ok(value) => R::from_result(Ok(value)),
             Err(TryError::Func(error)) => R::from_result(Err(error)),
             Err(TryError::Memo(error)) => {
-                self.fail_open(Some(&key), &error);
+                self.fail_open(Some(key), &error);
                 run(&mut pending)
             }
         }
@@ -242,7 +296,7 @@ impl Site {
     pub fn call_result_strict<R, F, C>(
         &self,
         memo: &Memoizer,
-        key: Result<String>,
+        mut key: CallKey,
         call: Option<&Options>,
         f: F,
         convert: C,
@@ -253,12 +307,12 @@ impl Site {
         F: FnOnce() -> R,
         C: FnOnce(Error) -> R::Err,
     {
-        let key = match key {
+        let key = match key.take() {
             Ok(key) => key,
             Err(error) => return R::from_result(Err(convert(error))),
         };
         let options = self.effective(call);
-        let got = memo.try_get_with(&key, &options, || f().into_result().map_err(TryError::Func));
+        let got = memo.try_get_with(key, &options, || f().into_result().map_err(TryError::Func));
         R::from_result(got.map_err(|fail| match fail {
             TryError::Func(error) => error,
             TryError::Memo(error) => convert(error),
@@ -323,5 +377,54 @@ impl Site {
     /// The key's error; [`Error::Config`] for an unknown region.
     pub fn key(&self, memo: &Memoizer, key: Result<String>) -> Result<String> {
         memo.key_with(&key?, self.options())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use memo_core::key::KeyBuilder;
+
+    use super::*;
+
+    #[test]
+    fn call_keys_are_what_the_key_builder_writes() {
+        let map = BTreeMap::from([("b", 2), ("a", 1)]);
+        let mut expected = KeyBuilder::new("app::f");
+        expected
+            .arg("x, y")
+            .unwrap()
+            .arg(&Some(1.5))
+            .unwrap()
+            .arg(&map)
+            .unwrap();
+        let expected = expected.finish();
+        let written = |parts: &[&str]| {
+            let mut key = CallKey::new(parts, |k| {
+                key_arg(k, "x, y")?;
+                key_arg(k, &Some(1.5))?;
+                key_arg(k, &map)
+            });
+            key.take().unwrap().to_owned()
+        };
+        assert_eq!(written(&["app::f"]), expected);
+        assert_eq!(written(&["app", "::f"]), expected);
+        assert_eq!(
+            key(&["app::f"], |_| Ok(())).unwrap(),
+            KeyBuilder::new("app::f").finish()
+        );
+    }
+
+    #[test]
+    fn a_call_key_inside_another_gets_its_own_buffer() {
+        let outer = CallKey::new(&["outer"], |k| key_arg(k, &1));
+        let inner = CallKey::new(&["inner"], |k| key_arg(k, &2));
+        assert_eq!(outer.buf, "outer(1)");
+        assert_eq!(inner.buf, "inner(2)");
+        drop(inner);
+        drop(outer);
+        let reused = KEY.take();
+        assert!(reused.capacity() >= "outer(1)".len());
     }
 }
