@@ -319,3 +319,11 @@ fn clones_share_one_pool_and_see_each_others_writes() {
         "same prefix, same records"
     );
 }
+
+#[test]
+fn a_tls_url_is_a_config_error_since_tls_is_not_built_in() {
+    let built = RedisStore::builder("rediss://127.0.0.1:1/")
+        .lazy(true)
+        .build();
+    assert!(matches!(built, Err(Error::Config(_))), "{built:?}");
+}
