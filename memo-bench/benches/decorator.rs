@@ -1,0 +1,133 @@
+//! A decorated `fn(String) -> Vec<u8>` (64 bytes) on a hit: `#[memoize]` over `MemStore`
+//! against the `cached` crate's `#[cached]` (one `Mutex` around a hash map) and
+//! `#[concurrent_cached]` (sharded locks) on the same function, on one thread and on two.
+//!
+//! Each call takes a fresh `String` (the function takes it by value), cycling over 1,024 warm
+//! keys. With two threads, one iteration is one call on each thread, both running at once.
+//!
+//! `cargo bench -p memo-bench --bench decorator`
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, LazyLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cached::macros::{cached, concurrent_cached};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use memo::mem::MemStore;
+use memo::{Memoizer, memoize};
+
+const KEYS: usize = 1_024;
+
+static MEMO: LazyLock<Memoizer> = LazyLock::new(|| Memoizer::new(MemStore::new()));
+
+/// Computations of every variant, to check that the measured calls were all hits.
+static COMPUTED: AtomicUsize = AtomicUsize::new(0);
+
+fn compute(name: &str) -> Vec<u8> {
+    COMPUTED.fetch_add(1, Ordering::Relaxed);
+    let seed = name.bytes().fold(0_u8, u8::wrapping_add);
+    (0..64).map(|i| seed.wrapping_add(i)).collect()
+}
+
+#[memoize(MEMO)]
+fn memo_payload(name: String) -> Vec<u8> {
+    compute(&name)
+}
+
+#[cached]
+fn cached_payload(name: String) -> Vec<u8> {
+    compute(&name)
+}
+
+#[concurrent_cached]
+fn concurrent_payload(name: String) -> Vec<u8> {
+    compute(&name)
+}
+
+fn names() -> Vec<String> {
+    (0..KEYS).map(|i| format!("user-{i:04}")).collect()
+}
+
+/// `iters` calls of `f` over the names, starting at `offset`.
+fn calls(f: fn(String) -> Vec<u8>, names: &[String], offset: usize, iters: u64) {
+    let mut i = offset;
+    for _ in 0..iters {
+        let value = f(black_box(names[i % KEYS].clone()));
+        assert_eq!(value.len(), 64);
+        black_box(value);
+        i += 1;
+    }
+}
+
+/// Two threads each making `iters` calls at once; the time until both are done.
+fn on_two_threads(f: fn(String) -> Vec<u8>, names: &[String], iters: u64) -> Duration {
+    let start = Barrier::new(3);
+    thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    let began = Instant::now();
+                    calls(f, names, t * KEYS / 2, iters);
+                    began.elapsed()
+                })
+            })
+            .collect();
+        start.wait();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker panicked"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn decorator_hit(c: &mut Criterion) {
+    let names = names();
+    let variants: [(&str, fn(String) -> Vec<u8>); 3] = [
+        ("memoize_mem", memo_payload),
+        ("cached", cached_payload),
+        ("concurrent_cached", concurrent_payload),
+    ];
+    for (_, f) in variants {
+        calls(f, &names, 0, KEYS as u64);
+    }
+    let warm = COMPUTED.load(Ordering::Relaxed);
+    assert_eq!(warm, 3 * KEYS);
+
+    let mut group = c.benchmark_group("decorator_hit_1_thread");
+    group.throughput(Throughput::Elements(1));
+    for (name, f) in variants {
+        group.bench_function(name, |b| {
+            let mut offset = 0;
+            b.iter_custom(|iters| {
+                let began = Instant::now();
+                calls(f, &names, offset, iters);
+                offset += 1;
+                began.elapsed()
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("decorator_hit_2_threads");
+    // One iteration is a call on each of the two threads.
+    group.throughput(Throughput::Elements(2));
+    for (name, f) in variants {
+        group.bench_function(name, |b| b.iter_custom(|iters| on_two_threads(f, &names, iters)));
+    }
+    group.finish();
+
+    assert_eq!(
+        COMPUTED.load(Ordering::Relaxed),
+        warm,
+        "every measured call was a hit"
+    );
+    assert_eq!(MEMO.stats().computations, KEYS as u64);
+}
+
+criterion_group!(benches, decorator_hit);
+criterion_main!(benches);
