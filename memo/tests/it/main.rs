@@ -4,6 +4,7 @@ mod decorator;
 mod helpers;
 mod keys;
 mod methods;
+mod persistence;
 mod ui;
 
 use std::sync::Arc;
