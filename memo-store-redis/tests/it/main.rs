@@ -4,6 +4,7 @@
 mod faults;
 mod hostile;
 mod lock;
+mod pool;
 mod processes;
 mod round_trips;
 mod store;
