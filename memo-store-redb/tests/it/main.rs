@@ -20,6 +20,41 @@ fn harness() -> Harness {
 
 memo_conformance::suite!(harness);
 
+/// The same contract with every write durable on its own (no write queue).
+mod immediate {
+    use memo_conformance::Harness;
+    use memo_store_redb::{Durability, RedbStore};
+
+    fn harness() -> Harness {
+        Harness::persistent(|dir| {
+            RedbStore::builder(dir.join("cache.redb"))
+                .durability(Durability::Immediate)
+                .build()
+                .unwrap()
+        })
+        .cases(16)
+    }
+
+    memo_conformance::suite!(harness);
+}
+
+/// The same contract under a size bound that evicts (a lossy store).
+mod bounded {
+    use memo_conformance::Harness;
+    use memo_store_redb::RedbStore;
+
+    fn harness() -> Harness {
+        Harness::persistent(|dir| {
+            RedbStore::builder(dir.join("cache.redb"))
+                .max_bytes(4 << 10)
+                .build()
+                .unwrap()
+        })
+    }
+
+    memo_conformance::suite!(harness);
+}
+
 /// Set in a child process of this binary: which test's child part to run.
 const CHILD: &str = "MEMO_REDB_TEST_CHILD";
 /// The redb file the child works on.
