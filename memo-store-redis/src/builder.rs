@@ -6,7 +6,7 @@ use std::time::Duration;
 use memo_core::Result;
 
 use crate::error::config;
-use crate::lock::LockSettings;
+use crate::lock::{LockSettings, MAX_LEASE};
 use crate::pool::{Pool, Timeouts};
 use crate::store::{RedisStore, Shared};
 
@@ -104,9 +104,9 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long a lock is held at most (default 30 s): the lock key expires after this lease,
-    /// so a holder that died frees the key by then. A computation that takes longer than the
-    /// lease may run twice.
+    /// How long a lock is held at most (default 30 s; 1 ms to 365 days): the lock key expires
+    /// after this lease, so a holder that died frees the key by then. A computation that takes
+    /// longer than the lease may run twice.
     pub fn lock_lease(mut self, lease: Duration) -> Self {
         self.lock.lease = lease;
         self
@@ -131,7 +131,8 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     /// [`Error::Config`](memo_core::Error::Config) for a URL that does not parse, a zero
-    /// timeout, pool size or lease, or a backoff whose `min` is zero or above its `max`;
+    /// timeout or pool size, a lease outside 1 ms to 365 days, or a backoff whose `min` is zero
+    /// or above its `max`;
     /// [`Error::Backend`](memo_core::Error::Backend) when the server cannot be reached within
     /// the timeouts (unless lazy).
     pub fn build(self) -> Result<RedisStore> {
@@ -144,8 +145,8 @@ impl RedisStoreBuilder {
         if self.pool_size == 0 {
             return Err(config("the pool size must be at least 1"));
         }
-        if self.lock.lease < Duration::from_millis(1) {
-            return Err(config("the lock lease must be at least 1 ms"));
+        if self.lock.lease < Duration::from_millis(1) || self.lock.lease > MAX_LEASE {
+            return Err(config("the lock lease must be between 1 ms and 365 days"));
         }
         if self.lock.backoff_min.is_zero() || self.lock.backoff_min > self.lock.backoff_max {
             return Err(config("the lock backoff needs 0 < min <= max"));

@@ -16,6 +16,9 @@ use crate::store::Shared;
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
                        return redis.call('DEL', KEYS[1]) else return 0 end";
 
+/// The longest lease the builder accepts.
+pub(crate) const MAX_LEASE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// The lock settings of a store.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LockSettings {
@@ -103,6 +106,7 @@ impl Lock for RedisLock {
     /// computes without the lock (fail open).
     fn acquire(&self, timeout: Duration) -> Result<bool> {
         let settings = &self.shared.lock;
+        // The builder keeps the lease within a year, far inside what `PX` takes.
         let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
         let token = new_token();
         let deadline = Instant::now().checked_add(timeout);
@@ -120,7 +124,7 @@ impl Lock for RedisLock {
             }
             // Between half the backoff and all of it, so that waiters spread out.
             std::thread::sleep(jitter.between(backoff / 2, backoff).min(left));
-            backoff = (backoff * 2).min(settings.backoff_max);
+            backoff = backoff.saturating_mul(2).min(settings.backoff_max);
         }
     }
 

@@ -274,6 +274,8 @@ fn builder_rejects_bad_settings_as_config_errors() {
         builder().write_timeout(Duration::ZERO),
         builder().pool_size(0),
         builder().lock_lease(Duration::from_micros(999)),
+        builder().lock_lease(Duration::from_secs(366 * 24 * 3600)),
+        builder().lock_lease(Duration::MAX),
         builder().lock_backoff(Duration::ZERO, Duration::from_millis(1)),
         builder().lock_backoff(Duration::from_millis(2), Duration::from_millis(1)),
     ];
