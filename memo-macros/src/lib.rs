@@ -9,8 +9,20 @@ use proc_macro::TokenStream;
 ///
 /// `#[memoize(MEMO, options...)]`: `MEMO` is any expression that dereferences to a `Memoizer`
 /// (a `static` `LazyLock<Memoizer>`, `self.memo`, a call). The attribute keeps the function's
-/// signature and generates helpers for given arguments. The full guide, with the options, the
-/// key format and the generated names, is the `memo` crate's documentation.
+/// signature and generates helpers for given arguments. The full guide is the `memo` crate's
+/// documentation; in brief:
+///
+/// - Options: `max_age`, `expiry`, `etag`, `etagger`, `namespace`, `region`, `store`, `lock`,
+///   `timeout`, `strict`, `no_max_age`, `no_expiry`, `no_etag`, `no_namespace`, `no_lock`, plus
+///   `key = "name"`, `skip(arg, ...)`, `cache_none = false` and `associated`. They are built
+///   once, on the first call.
+/// - Key: `<module path>::<fn name>(<arg>, ...)`, arguments written by `memo::key`'s writer;
+///   for methods, `<type name>::<method>(self, <arg>, ...)`.
+/// - Helpers, taking the function's arguments and honouring the decorator's options: for a free
+///   function `f`, `f::exists`, `f::ttl`, `f::expire`, `f::expire_at`, `f::delete`, `f::etag`,
+///   `f::key`, `f::call_with(&options, ..)` and `f::uncached`; for a method `m`, the methods
+///   `m_exists`, `m_ttl`, ... `m_uncached` beside it.
+/// - Memo's errors fail open (logged, the function runs uncached) unless `strict`.
 ///
 /// ```
 /// use std::sync::LazyLock;
