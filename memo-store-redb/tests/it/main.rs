@@ -3,6 +3,7 @@
 
 mod bound;
 mod crash;
+mod model;
 mod options;
 mod process;
 mod purge;
