@@ -474,3 +474,97 @@ fn uncached_runs_the_body_every_time() {
     assert!(!raw::exists(9).unwrap());
     assert!(RAW.1.is_empty());
 }
+
+static EXPIRING: Fixture = LazyLock::new(memoizer);
+
+/// Half a minute from the fixture's clock, whatever it reads at the call.
+fn half_a_minute_from_now() -> std::time::SystemTime {
+    memo::from_unix(memo::Clock::now(&EXPIRING.2) + 30.0)
+}
+
+#[memoize(EXPIRING.0, expiry = || half_a_minute_from_now())]
+fn expiring(x: u8) -> u8 {
+    x
+}
+
+#[test]
+fn an_expiry_closure_is_resolved_at_each_call() {
+    expiring(1);
+    assert_eq!(expiring::ttl(1).unwrap(), Some(Duration::from_secs(30)));
+    EXPIRING.2.advance(Duration::from_secs(10));
+    // Read at this call: expiry is again 30 s away, but the record keeps its own 20 s.
+    assert_eq!(expiring::ttl(1).unwrap(), Some(Duration::from_secs(20)));
+    EXPIRING.2.advance(Duration::from_secs(20));
+    assert!(!expiring::exists(1).unwrap());
+}
+
+/// A lock provider that counts the locks taken, to see the decorator's `lock` option in use.
+#[derive(Debug, Default)]
+struct CountingLocks(Arc<AtomicUsize>);
+
+#[derive(Debug)]
+struct CountedLock(Arc<AtomicUsize>);
+
+impl memo::Lock for CountedLock {
+    fn acquire(&self, _: Duration) -> memo::Result<bool> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(true)
+    }
+    fn release(&self) -> memo::Result<()> {
+        Ok(())
+    }
+}
+
+impl memo::LockProvider for CountingLocks {
+    fn lock(&self, _: &str) -> Box<dyn memo::Lock> {
+        Box::new(CountedLock(self.0.clone()))
+    }
+}
+
+static LOCKED: Fixture = LazyLock::new(memoizer);
+static LOCKS_TAKEN: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Arc::default);
+
+#[memoize(LOCKED.0, lock = CountingLocks(LOCKS_TAKEN.clone()), timeout = 2)]
+fn locked(x: u8) -> u8 {
+    x
+}
+
+#[test]
+fn the_lock_option_is_taken_around_computations_only() {
+    locked(1);
+    locked(1);
+    locked(2);
+    assert_eq!(LOCKS_TAKEN.load(Ordering::SeqCst), 2);
+}
+
+static REGION_LOCKS: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Arc::default);
+/// Locks and namespaces every call by default, so the decorators can say "none".
+static DEFAULTS: LazyLock<Memoizer> = LazyLock::new(|| {
+    let defaults = Options::new()
+        .lock(CountingLocks(REGION_LOCKS.clone()))
+        .namespace("default-ns");
+    Memoizer::builder(MemStore::new()).options(defaults).build()
+});
+
+#[memoize(DEFAULTS, no_lock, no_namespace)]
+fn bare(x: u8) -> u8 {
+    x
+}
+
+#[memoize(DEFAULTS)]
+fn defaulted(x: u8) -> u8 {
+    x
+}
+
+#[test]
+fn no_lock_and_no_namespace_override_the_defaults() {
+    bare(1);
+    assert_eq!(REGION_LOCKS.load(Ordering::SeqCst), 0);
+    assert_eq!(bare::key(1).unwrap(), "it::decorator::bare(1)");
+    defaulted(1);
+    assert_eq!(REGION_LOCKS.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        defaulted::key(1).unwrap(),
+        "default-ns:it::decorator::defaulted(1)"
+    );
+}
