@@ -478,11 +478,7 @@ fn uncached_runs_the_body_every_time() {
 static EXPIRING: Fixture = LazyLock::new(memoizer);
 
 /// Half a minute from the fixture's clock, whatever it reads at the call.
-fn half_a_minute_from_now() -> std::time::SystemTime {
-    memo::from_unix(memo::Clock::now(&EXPIRING.2) + 30.0)
-}
-
-#[memoize(EXPIRING.0, expiry = || half_a_minute_from_now())]
+#[memoize(EXPIRING.0, expiry = || memo::from_unix(memo::Clock::now(&EXPIRING.2) + 30.0))]
 fn expiring(x: u8) -> u8 {
     x
 }
