@@ -199,3 +199,14 @@ fn pattern_and_unnamed_arguments_are_keyed_too() {
     assert!(span::exists((2, 12), 0, 0).unwrap());
     assert!(!span::exists((2, 12), 1, 0).unwrap());
 }
+
+#[test]
+fn a_function_local_memoized_function_keys_under_the_module() {
+    #[memoize(KEYS.0)]
+    fn local(x: u8) -> u8 {
+        x + 1
+    }
+    assert_eq!(local(1), 2);
+    assert!(local::exists(1).unwrap());
+    assert_eq!(local::key(1).unwrap(), "it::keys::local(1)");
+}
