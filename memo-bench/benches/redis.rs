@@ -10,8 +10,10 @@
 //! Values are 64 bytes; every miss uses a new key, which expires after 60 s.
 //!
 //! The rows of a group run interleaved: each iteration runs every row's operation once and
-//! times only its own, so on a shared machine all rows see the same moments of load and their
-//! ratio holds even when the absolute times drift.
+//! times only its own. After criterion's rows, each group prints the median single-call time of
+//! every row over the same interleaved rounds, and its ratio to the raw row: criterion measures
+//! the rows one after the other, so on a shared machine a burst of load can land on one row
+//! only, while the paired medians see the same moments and shrug off the bursts.
 //!
 //! `MEMO_REDIS_URL=redis://127.0.0.1:6379/ cargo bench -p memo-bench --bench redis`
 
@@ -76,15 +78,41 @@ fn interleaved(iters: u64, ops: &mut [Op<'_>], which: usize) -> Duration {
     spent
 }
 
-fn bench_rows(c: &mut Criterion, group: &str, names: &[&str], ops: &mut [Op<'_>]) {
-    let mut group = c.benchmark_group(group);
-    group.throughput(Throughput::Elements(1));
+/// Each op's median single-call time over `rounds` rounds of every op once, in turn.
+fn paired_medians(ops: &mut [Op<'_>], rounds: usize) -> Vec<Duration> {
+    let mut samples = vec![Vec::with_capacity(rounds); ops.len()];
+    for _ in 0..rounds {
+        for (op, times) in ops.iter_mut().zip(&mut samples) {
+            let start = Instant::now();
+            op();
+            times.push(start.elapsed());
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut times| {
+            times.sort_unstable();
+            times[times.len() / 2]
+        })
+        .collect()
+}
+
+/// Criterion's rows, then the paired medians; the first row is the raw baseline.
+fn bench_rows(c: &mut Criterion, group: &str, names: &[&str], ops: &mut [Op<'_>], rounds: usize) {
+    let mut bench = c.benchmark_group(group);
+    bench.throughput(Throughput::Elements(1));
     for (which, name) in names.iter().enumerate() {
-        group.bench_function(*name, |b| {
+        bench.bench_function(*name, |b| {
             b.iter_custom(|iters| interleaved(iters, ops, which));
         });
     }
-    group.finish();
+    bench.finish();
+    let medians = paired_medians(ops, rounds);
+    println!("{group}: paired medians over {rounds} interleaved rounds");
+    for (name, median) in names.iter().zip(&medians) {
+        let ratio = median.as_secs_f64() / medians[0].as_secs_f64();
+        println!("  {name:<20} {median:>10.2?}  {ratio:.2}x");
+    }
 }
 
 fn redis_hit(c: &mut Criterion) {
@@ -130,6 +158,7 @@ fn redis_hit(c: &mut Criterion) {
         "redis_hit",
         &["raw_get", "memo_hit", "store_get"],
         &mut ops,
+        20_000,
     );
     drop(ops);
     assert_eq!(
@@ -184,6 +213,7 @@ fn redis_miss(c: &mut Criterion) {
         "redis_miss",
         &["raw_get_set_px", "memo_miss_no_lock", "memo_miss_locked"],
         &mut ops,
+        10_000,
     );
     drop(ops);
     let stats = memo.stats();
