@@ -62,7 +62,7 @@ impl fmt::Debug for Source {
     }
 }
 
-/// Builds a [`RedbStore`] with non-default options.
+/// Builds a [`RedbStore`] with non-default options; every setter is optional.
 ///
 /// ```
 /// use std::time::Duration;
@@ -86,6 +86,7 @@ pub struct RedbStoreBuilder {
     pub(crate) max_bytes: Option<u64>,
     pub(crate) table: String,
     pub(crate) purge_every: Option<Duration>,
+    pub(crate) check_integrity: bool,
 }
 
 impl RedbStoreBuilder {
@@ -107,6 +108,7 @@ impl RedbStoreBuilder {
             max_bytes: None,
             table: "memo".to_owned(),
             purge_every: None,
+            check_integrity: true,
         }
     }
 
@@ -138,13 +140,22 @@ impl RedbStoreBuilder {
         self
     }
 
+    /// Whether opening a file checks every page's checksum first (default: yes). The check
+    /// reads the whole file (one to two seconds per gigabyte from the page cache); without it, a
+    /// file damaged outside redb (not by a crash) may make redb panic instead of returning an
+    /// error. Ignored by [`RedbStoreBuilder::from_database`], whose database is already open.
+    pub fn check_integrity(mut self, check: bool) -> Self {
+        self.check_integrity = check;
+        self
+    }
+
     /// Opens the store.
     ///
     /// # Errors
     /// [`Error::Config`] for a zero interval, a zero size bound, an empty table name, or a
     /// batched policy over a database whose concurrency mode forbids non-durable commits;
-    /// [`Error::Backend`] naming the file when redb cannot open it (it is not a redb file, or
-    /// it is open elsewhere) or naming the table when that cannot be opened.
+    /// [`Error::Backend`] naming the file when redb cannot open it (it is not a redb file, it is
+    /// damaged, or it is open elsewhere) or naming the table when that cannot be opened.
     pub fn build(self) -> Result<RedbStore> {
         if let Durability::Batched { interval, .. } = self.durability
             && interval.is_zero()
@@ -168,7 +179,10 @@ impl RedbStoreBuilder {
         }
         let (db, path) = match self.source {
             Source::Database(db) => (db, None),
-            Source::Path(path) => match redb::Database::create(&path) {
+            Source::Path(path) => match redb::Database::builder()
+                .set_check_integrity_on_open(self.check_integrity)
+                .create(&path)
+            {
                 Ok(db) => (Arc::new(db), Some(path)),
                 Err(source) => return Err(error::open(path, source)),
             },

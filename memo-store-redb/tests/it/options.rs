@@ -314,3 +314,25 @@ fn capabilities_and_debug_describe_the_store() {
     assert!(bounded.capabilities().lossy);
     assert!(format!("{bounded:?}").contains("1048576"));
 }
+
+#[test]
+fn a_file_damaged_outside_redb_is_an_error_naming_it_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("damaged.redb");
+    let store = RedbStore::open(&file).unwrap();
+    for i in 0..2000 {
+        store
+            .set(&format!("k{i}"), Record::new(0.0, None, vec![7; 200]))
+            .unwrap();
+    }
+    drop(store);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let third = bytes.len() / 3;
+    for byte in &mut bytes[third..] {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let message = backend_message(RedbStore::open(&file));
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(message.contains("corrupted"), "{message}");
+}
