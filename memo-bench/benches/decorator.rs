@@ -20,6 +20,9 @@ use memo::{Memoizer, memoize};
 
 const KEYS: usize = 1_024;
 
+/// The memoized function, whichever crate memoizes it.
+type Payload = fn(String) -> Vec<u8>;
+
 static MEMO: LazyLock<Memoizer> = LazyLock::new(|| Memoizer::new(MemStore::new()));
 
 /// Computations of every variant, to check that the measured calls were all hits.
@@ -51,18 +54,20 @@ fn names() -> Vec<String> {
 }
 
 /// `iters` calls of `f` over the names, starting at `offset`.
-fn calls(f: fn(String) -> Vec<u8>, names: &[String], offset: usize, iters: u64) {
-    let mut i = offset;
-    for _ in 0..iters {
-        let value = f(black_box(names[i % KEYS].clone()));
+fn calls(f: Payload, names: &[String], offset: usize, iters: u64) {
+    for name in names.iter().cycle().skip(offset % KEYS).take(count(iters)) {
+        let value = f(black_box(name.clone()));
         assert_eq!(value.len(), 64);
         black_box(value);
-        i += 1;
     }
 }
 
+fn count(iters: u64) -> usize {
+    usize::try_from(iters).expect("criterion asks for an addressable number of calls")
+}
+
 /// Two threads each making `iters` calls at once; the time until both are done.
-fn on_two_threads(f: fn(String) -> Vec<u8>, names: &[String], iters: u64) -> Duration {
+fn on_two_threads(f: Payload, names: &[String], iters: u64) -> Duration {
     let start = Barrier::new(3);
     thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
@@ -87,7 +92,7 @@ fn on_two_threads(f: fn(String) -> Vec<u8>, names: &[String], iters: u64) -> Dur
 
 fn decorator_hit(c: &mut Criterion) {
     let names = names();
-    let variants: [(&str, fn(String) -> Vec<u8>); 3] = [
+    let variants: [(&str, Payload); 3] = [
         ("memoize_mem", memo_payload),
         ("cached", cached_payload),
         ("concurrent_cached", concurrent_payload),
@@ -117,7 +122,9 @@ fn decorator_hit(c: &mut Criterion) {
     // One iteration is a call on each of the two threads.
     group.throughput(Throughput::Elements(2));
     for (name, f) in variants {
-        group.bench_function(name, |b| b.iter_custom(|iters| on_two_threads(f, &names, iters)));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| on_two_threads(f, &names, iters));
+        });
     }
     group.finish();
 
