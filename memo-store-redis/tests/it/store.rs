@@ -30,18 +30,12 @@ fn redis_removes_the_record_after_its_expiry_and_not_before() {
     let expiry = now + 0.3;
     let record = Record::new(now, Some(expiry), vec![1, 2, 3]);
     store.set("short-lived", record.clone()).unwrap();
-    let after_set = SystemClock.now();
+    // 300 ms rounded up, counted by Redis from when it got the SET (the rounding itself is
+    // pinned by the unit tests, and early expiry by the conformance suite).
     let left = pttl(&mut raw, &key);
     assert!(
-        left > 0,
+        (1..=301).contains(&left),
         "a record with an expiry gets a Redis expiry, PTTL {left}"
-    );
-    // Redis counts from when it got the SET, after `now`: its expiry is never before ours.
-    #[expect(clippy::cast_precision_loss, reason = "milliseconds below a second")]
-    let native_expiry = after_set + left as f64 / 1000.0;
-    assert!(
-        native_expiry + 0.002 >= expiry,
-        "Redis expires at {native_expiry}, before the record's {expiry}"
     );
     if SystemClock.now() < expiry {
         assert_eq!(store.get("short-lived").unwrap(), Some(record));
