@@ -332,11 +332,7 @@ impl RedbStore {
     /// [`Error::Backend`] when redb fails.
     pub fn len(&self) -> Result<u64> {
         self.shared.settle()?;
-        let txn = self.shared.db.begin_read().map_err(engine)?;
-        let table = txn
-            .open_table(self.shared.names.records())
-            .map_err(|e| error::table(&self.shared.names.records, e))?;
-        table.len().map_err(engine)
+        self.shared.records()?.len().map_err(engine)
     }
 
     /// Whether the store holds no record.
@@ -420,10 +416,7 @@ impl Store for RedbStore {
 
     fn scan(&self, prefix: &str) -> Result<Vec<String>> {
         self.shared.settle()?;
-        let txn = self.shared.db.begin_read().map_err(engine)?;
-        let table = txn
-            .open_table(self.shared.names.records())
-            .map_err(|e| error::table(&self.shared.names.records, e))?;
+        let table = self.shared.records()?;
         let mut keys = Vec::new();
         // Keys sort bytewise, so those with the prefix are one run starting at the prefix.
         for item in table.range::<&str>(prefix..).map_err(engine)? {
