@@ -251,6 +251,16 @@ impl<'a> ser::Serializer for KeyWriter<'a> {
         self.put(format_args!("{v:?}"))
     }
     fn serialize_str(self, v: &str) -> KeyResult {
+        // Debug escapes nothing in printable ASCII but `"` and `\`: copy such text directly.
+        if v.bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.out.reserve(v.len() + 2);
+            self.out.push('"');
+            self.out.push_str(v);
+            self.out.push('"');
+            return Ok(());
+        }
         self.put(format_args!("{v:?}"))
     }
     fn serialize_bytes(self, v: &[u8]) -> KeyResult {
@@ -570,6 +580,26 @@ mod tests {
         ];
         let unique: HashSet<&String> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len(), "{keys:#?}");
+    }
+
+    #[test]
+    fn plain_ascii_fast_path_matches_debug() {
+        let mut samples: Vec<String> = (0_u8..=127).map(|b| format!("a{}b", b as char)).collect();
+        samples.extend(
+            [
+                "",
+                "plain text",
+                "é",
+                "tab\there",
+                "quote\"",
+                "back\\slash",
+                "\u{7f}",
+            ]
+            .map(String::from),
+        );
+        for s in &samples {
+            assert_eq!(to_key(s).unwrap(), format!("{s:?}"), "{s:?}");
+        }
     }
 
     #[test]
