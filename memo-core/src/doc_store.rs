@@ -18,6 +18,10 @@ impl Store for DocStore {
             .get(key)
             .cloned())
     }
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(map.get(key).map(|record| visit(record)).is_some())
+    }
     fn set(&self, key: &str, record: Record) -> Result<()> {
         self.0
             .lock()

@@ -59,6 +59,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Flights {
+    #[inline]
     pub(crate) fn epoch(&self) -> u64 {
         self.completions.load(Ordering::SeqCst)
     }

@@ -83,6 +83,7 @@ struct Resolved<'a> {
 }
 
 /// The setting of one option: the call's where it says something, the region's otherwise.
+#[inline(always)]
 fn pick<'a, T>(
     call: Option<&'a Options>,
     base: &'a Options,
@@ -100,14 +101,11 @@ fn pick<'a, T>(
 }
 
 impl<'a> Resolved<'a> {
-    fn new(base: &'a Options, call: Option<&'a Options>) -> Result<Self> {
-        let Setting::Value(store) = pick(call, base, |o| &o.store) else {
-            return Err(Error::Config(
-                "no store: give the default region or the call a store".into(),
-            ));
-        };
-        Ok(Resolved {
-            store,
+    /// Merges `call` over `base`; `store` serves when neither names one.
+    #[inline(always)]
+    fn new(base: &'a Options, call: Option<&'a Options>, store: &'a Arc<dyn Store>) -> Self {
+        Resolved {
+            store: pick(call, base, |o| &o.store).into_value().unwrap_or(store),
             namespace: pick(call, base, |o| &o.namespace)
                 .into_value()
                 .map(|ns| &**ns),
@@ -123,13 +121,15 @@ impl<'a> Resolved<'a> {
                 .into_value()
                 .copied()
                 .unwrap_or(false),
-        })
+        }
     }
 
+    #[inline(always)]
     fn store_id(&self) -> usize {
         Arc::as_ptr(self.store).cast::<()>() as usize
     }
 
+    #[inline(always)]
     fn full_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
         match self.namespace {
             None => Cow::Borrowed(key),
@@ -151,6 +151,7 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    #[inline(always)]
     fn now(&self) -> f64 {
         match self.now.get() {
             Some(now) => now,
@@ -164,6 +165,7 @@ impl Call<'_> {
 
     /// When the record stops being a hit for this call: the earliest of its stored expiry, its
     /// creation plus the call's `max_age`, and the call's `expiry`.
+    #[inline(always)]
     fn effective_expiry(&self, record: &Record) -> Option<f64> {
         let by_age = self.max_age.map(|age| record.created + age.as_secs_f64());
         [record.expiry, by_age, self.expiry]
@@ -172,6 +174,7 @@ impl Call<'_> {
             .reduce(f64::min)
     }
 
+    #[inline(always)]
     fn is_fresh(&self, record: &Record) -> bool {
         if let Some(etag) = &self.etag
             && record.etag.as_deref() != Some(&**etag)
@@ -223,6 +226,7 @@ struct Stripe {
 }
 
 impl Counters {
+    #[inline(always)]
     fn mine(&self) -> &Stripe {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         thread_local! {
@@ -239,6 +243,7 @@ impl Counters {
     }
 }
 
+#[inline(always)]
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
@@ -412,6 +417,7 @@ impl Memoizer {
     }
 
     /// The options under a call's: its region's, merged with their parents' and the default's.
+    #[inline(always)]
     fn base(&self, options: Option<&Options>) -> Result<Cow<'_, Options>> {
         let Some(region) = options.and_then(|o| o.region.as_deref()) else {
             return Ok(Cow::Borrowed(&self.inner.default));
@@ -430,6 +436,7 @@ impl Memoizer {
         }
     }
 
+    #[inline(always)]
     fn call<'a>(&'a self, cfg: &'a Resolved<'a>, key: &'a str) -> Result<Call<'a>> {
         Ok(Call {
             cfg,
@@ -454,6 +461,7 @@ impl Memoizer {
     }
 
     /// The fresh record under the call's key, if any; faults are misses unless strict.
+    #[inline(always)]
     fn fresh_record(&self, call: &Call<'_>) -> Result<Option<Record>> {
         match call.cfg.store.get(&call.key) {
             Ok(Some(record)) if call.is_fresh(&record) => Ok(Some(record)),
@@ -463,17 +471,39 @@ impl Memoizer {
     }
 
     /// The fresh record and its value, if both decode.
-    fn read<T: DeserializeOwned + 'static>(&self, call: &Call<'_>) -> Result<Option<(T, Record)>> {
+    fn read_record<T: DeserializeOwned + 'static>(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Option<(T, Record)>> {
         let Some(record) = self.fresh_record(call)? else {
             return Ok(None);
         };
         match value::decode(&record.value) {
             Ok(value) => Ok(Some((value, record))),
-            Err(e) => {
-                let error = Error::Codec(format!("value of {:?}: {e}", call.key));
-                self.fault(call, "decoding a value", error).map(|()| None)
-            }
+            Err(e) => self.undecodable(call, &e).map(|()| None),
         }
+    }
+
+    /// The fresh value, read through [`Store::read`] so that no record is cloned: the hit path.
+    #[inline(always)]
+    fn read<T: DeserializeOwned + 'static>(&self, call: &Call<'_>) -> Result<Option<T>> {
+        let mut decoded = None;
+        let read = call.cfg.store.read(&call.key, &mut |record| {
+            if call.is_fresh(record) {
+                decoded = Some(value::decode(&record.value));
+            }
+        });
+        match (read, decoded) {
+            (Err(error), _) => self.fault(call, "read", error).map(|()| None),
+            (Ok(_), None) => Ok(None),
+            (Ok(_), Some(Ok(value))) => Ok(Some(value)),
+            (Ok(_), Some(Err(e))) => self.undecodable(call, &e).map(|()| None),
+        }
+    }
+
+    fn undecodable(&self, call: &Call<'_>, error: &Error) -> Result<()> {
+        let error = Error::Codec(format!("value of {:?}: {error}", call.key));
+        self.fault(call, "decoding a value", error)
     }
 
     fn run<T, E>(
@@ -486,11 +516,11 @@ impl Memoizer {
         T: Serialize + DeserializeOwned + 'static,
     {
         let base = self.base(options)?;
-        let cfg = Resolved::new(&base, options)?;
+        let cfg = Resolved::new(&base, options, &self.inner.store);
         let call = self.call(&cfg, key)?;
         let flights = &self.inner.flights;
         let mut epoch = flights.epoch();
-        if let Some((value, _)) = self.read(&call)? {
+        if let Some(value) = self.read(&call)? {
             bump(&self.inner.counters.mine().hits);
             return Ok(value);
         }
@@ -501,7 +531,7 @@ impl Memoizer {
                 Join::Leader(leader) => {
                     if flights.epoch() != epoch {
                         // A flight ended between our read and our join: its record may be there.
-                        if let Some((value, record)) = self.read(&call)? {
+                        if let Some((value, record)) = self.read_record(&call)? {
                             leader.finish(record);
                             return Ok(value);
                         }
@@ -517,7 +547,7 @@ impl Memoizer {
                     },
                     Outcome::Failed => {
                         epoch = flights.epoch();
-                        if let Some((value, _)) = self.read(&call)? {
+                        if let Some(value) = self.read(&call)? {
                             return Ok(value);
                         }
                     }
@@ -550,7 +580,7 @@ impl Memoizer {
         let guard = self.take_lock(call)?;
         // Double check: whoever held the lock before us may have stored the value.
         if guard.is_some()
-            && let Some((value, record)) = self.read(call)?
+            && let Some((value, record)) = self.read_record(call)?
         {
             drop(guard);
             if let Some(leader) = leader {
@@ -745,7 +775,7 @@ impl Memoizer {
         options: Option<&Options>,
     ) -> Result<Option<T>> {
         let base = self.base(options)?;
-        let cfg = Resolved::new(&base, options)?;
+        let cfg = Resolved::new(&base, options, &self.inner.store);
         let call = self.call(&cfg, key)?;
         let found = self.read(&call)?;
         let counter = if found.is_some() {
@@ -754,7 +784,7 @@ impl Memoizer {
             &self.inner.counters.mine().misses
         };
         bump(counter);
-        Ok(found.map(|(value, _)| value))
+        Ok(found)
     }
 
     /// The live record under `key` for these options, with store errors returned.
@@ -773,7 +803,7 @@ impl Memoizer {
         then: impl FnOnce(&Call<'_>) -> Result<R>,
     ) -> Result<R> {
         let base = self.base(options)?;
-        let cfg = Resolved::new(&base, options)?;
+        let cfg = Resolved::new(&base, options, &self.inner.store);
         let call = self.call(&cfg, key)?;
         then(&call)
     }
@@ -918,7 +948,7 @@ impl Memoizer {
     /// [`Error::Config`] for an unknown region or a missing store.
     pub fn key_with(&self, key: &str, options: &Options) -> Result<String> {
         let base = self.base(Some(options))?;
-        Ok(Resolved::new(&base, Some(options))?
+        Ok(Resolved::new(&base, Some(options), &self.inner.store)
             .full_key(key)
             .into_owned())
     }
@@ -930,7 +960,7 @@ impl Memoizer {
     /// [`Error::Unsupported`] for a store without scan; store errors.
     pub fn clear_with(&self, options: &Options) -> Result<u64> {
         let base = self.base(Some(options))?;
-        let cfg = Resolved::new(&base, Some(options))?;
+        let cfg = Resolved::new(&base, Some(options), &self.inner.store);
         let prefix = cfg
             .namespace
             .as_ref()

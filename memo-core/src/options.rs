@@ -38,6 +38,7 @@ impl<T: Clone> Setting<T> {
 }
 
 impl<T> Setting<T> {
+    #[inline(always)]
     pub(crate) fn into_value(self) -> Option<T> {
         match self {
             Setting::Value(v) => Some(v),

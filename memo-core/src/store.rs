@@ -58,6 +58,23 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// [`Error::Backend`] when the engine fails.
     fn delete(&self, key: &str) -> Result<bool>;
 
+    /// Lends the record under `key` to `visit` instead of returning a copy; `Ok(false)` when
+    /// there is none. The Memoizer's hit path reads through this, so a store that can lend
+    /// (an in-memory map under a read lock) saves a clone per hit. The default calls
+    /// [`Store::get`].
+    ///
+    /// # Errors
+    /// As [`Store::get`].
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        match self.get(key)? {
+            Some(record) => {
+                visit(&record);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// The time the record under `key` has left: `None` when it is missing, expired or never
     /// expires. Never more than the truth. The default reads the record and the system clock.
     ///
@@ -192,6 +209,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn delete(&self, key: &str) -> Result<bool> {
         (**self).delete(key)
+    }
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        (**self).read(key, visit)
     }
     fn ttl(&self, key: &str) -> Result<Option<Duration>> {
         (**self).ttl(key)

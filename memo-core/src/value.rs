@@ -21,6 +21,7 @@ pub(crate) fn encode<T: Serialize + 'static>(value: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(|e| Error::Codec(e.to_string()))
 }
 
+#[inline(always)]
 pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T> {
     if TypeId::of::<T>() == TypeId::of::<Vec<u8>>() {
         let mut slot = Some(decode_byte_vec(bytes)?);
@@ -36,6 +37,7 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T> {
 
 /// postcard's `Vec<u8>`: a varint length (at most ten bytes) and that many bytes; anything
 /// after them is ignored, as `postcard::from_bytes` ignores it.
+#[inline(always)]
 fn decode_byte_vec(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut len: u64 = 0;
     for (i, &byte) in bytes.iter().enumerate().take(10) {
