@@ -20,7 +20,7 @@ impl Store for DocStore {
     }
     fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
         let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(map.get(key).map(|record| visit(record)).is_some())
+        Ok(map.get(key).map(visit).is_some())
     }
     fn set(&self, key: &str, record: Record) -> Result<()> {
         self.0
