@@ -93,6 +93,10 @@ impl Store for LruStore {
         Ok(self.lock().get(key).cloned())
     }
 
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        Ok(self.lock().get(key).map(visit).is_some())
+    }
+
     fn set(&self, key: &str, record: Record) -> Result<()> {
         self.lock().put(key.to_owned(), record);
         Ok(())

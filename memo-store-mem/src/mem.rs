@@ -79,6 +79,10 @@ impl Store for MemStore {
         Ok(read(self.shard(key)).get(key).cloned())
     }
 
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        Ok(read(self.shard(key)).get(key).map(visit).is_some())
+    }
+
     fn set(&self, key: &str, record: Record) -> Result<()> {
         write(self.shard(key)).insert(key.to_owned(), record);
         Ok(())
