@@ -16,3 +16,8 @@ pub use memo_store_redis as redis;
 
 #[doc(hidden)]
 pub mod __private;
+
+/// The workspace README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;

@@ -1,16 +1,16 @@
 //! memo's main job on its embedded default: memoize a slow function into a redb file in your
 //! cache directory. Run it twice; the second run is served from the file.
 //!
-//! `cargo run --release -p memo-store-redb --example quickstart`
+//! `cargo run --release --example quickstart`
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use memo_core::Memoizer;
-use memo_core::key::KeyBuilder;
-use memo_store_redb::RedbStore;
+use memo::Memoizer;
+use memo::key::KeyBuilder;
+use memo::redb::RedbStore;
 
 /// Deliberately slow: the naive recursion makes about `fib(n)` calls.
 fn fib(n: u32) -> u64 {
