@@ -206,6 +206,9 @@ impl Store for InDir {
     fn get(&self, key: &str) -> Result<Option<Record>> {
         self.store.get(key)
     }
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        self.store.read(key, visit)
+    }
     fn set(&self, key: &str, record: Record) -> Result<()> {
         self.store.set(key, record)
     }

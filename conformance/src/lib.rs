@@ -34,25 +34,35 @@ macro_rules! suite {
 
         /// The memo store contract, checked by `memo-conformance`.
         mod conformance {
-            $crate::__property_tests!(super::__MEMO_CONFORMANCE_HARNESS;
-                get_after_set_returns_same_record,
-                set_overwrites_previous_record,
-                delete_returns_true_then_false,
-                get_after_delete_is_none,
-                delete_of_absent_key_is_false,
-                any_string_key_works,
-                keys_that_are_prefixes_never_collide,
-                values_up_to_16_mib_work,
-                ttl_never_over_reports,
-                native_expiry_never_removes_a_record_early,
-                concurrent_threads_keep_written_records,
-                scan_returns_exactly_the_matching_keys,
-                purge_expired_removes_only_expired_records,
-                random_operations_match_a_model,
-                reopen_keeps_every_record,
-            );
+            $crate::__store_suite!(super::__MEMO_CONFORMANCE_HARNESS);
             $crate::__memoizer_suite!(super::__MEMO_CONFORMANCE_HARNESS);
         }
+    };
+}
+
+/// The store properties of [`suite!`], without the Memoizer's behaviours.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_suite {
+    ($harness:path) => {
+        $crate::__property_tests!($harness;
+            get_after_set_returns_same_record,
+            read_lends_the_record_get_returns,
+            set_overwrites_previous_record,
+            delete_returns_true_then_false,
+            get_after_delete_is_none,
+            delete_of_absent_key_is_false,
+            any_string_key_works,
+            keys_that_are_prefixes_never_collide,
+            values_up_to_16_mib_work,
+            ttl_never_over_reports,
+            native_expiry_never_removes_a_record_early,
+            concurrent_threads_keep_written_records,
+            scan_returns_exactly_the_matching_keys,
+            purge_expired_removes_only_expired_records,
+            random_operations_match_a_model,
+            reopen_keeps_every_record,
+        );
     };
 }
 

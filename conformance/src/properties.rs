@@ -58,6 +58,50 @@ pub fn get_after_set_returns_same_record(harness: &Harness) -> Verdict {
     )
 }
 
+/// `read` lends exactly the record `get` returns, once, and reports an absent key as `false`
+/// without calling its visitor (the Memoizer's hit path reads through it).
+///
+/// # Errors
+/// An account of the first read that lent another record, or answered wrongly.
+pub fn read_lends_the_record_get_returns(harness: &Harness) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let fixed = strategy::awkward_keys()
+        .into_iter()
+        .zip(awkward_records().into_iter().cycle())
+        .collect();
+    check(
+        "read_lends_the_record_get_returns",
+        harness,
+        store.name(),
+        fixed,
+        &(strategy::key(), strategy::record()),
+        |(key, record)| {
+            let mut lent = Vec::new();
+            if call("read", store.read(key, &mut |r| lent.push(r.clone())))? || !lent.is_empty() {
+                return Err(fail(format!(
+                    "read({}) found a record never set",
+                    show(key)
+                )));
+            }
+            call("set", store.set(key, record.clone()))?;
+            let found = call("read", store.read(key, &mut |r| lent.push(r.clone())))?;
+            if found != (lent.len() == 1) || lent.len() > 1 {
+                return Err(fail(format!(
+                    "read({}) returned {found} but called its visitor {} times",
+                    show(key),
+                    lent.len()
+                )));
+            }
+            check_read(key, lent.first(), Some(record), rules)?;
+            call("delete", store.delete(key)).map(drop)
+        },
+    )
+}
+
 /// A `set` replaces the record under its key: no later `get` returns the older one.
 ///
 /// # Errors

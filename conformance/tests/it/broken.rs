@@ -7,8 +7,8 @@ use memo_conformance::properties::{
     concurrent_threads_keep_written_records, get_after_set_returns_same_record,
     keys_that_are_prefixes_never_collide, native_expiry_never_removes_a_record_early,
     purge_expired_removes_only_expired_records, random_operations_match_a_model,
-    reopen_keeps_every_record, scan_returns_exactly_the_matching_keys,
-    set_overwrites_previous_record, ttl_never_over_reports,
+    read_lends_the_record_get_returns, reopen_keeps_every_record,
+    scan_returns_exactly_the_matching_keys, set_overwrites_previous_record, ttl_never_over_reports,
 };
 use memo_conformance::{Harness, Verdict};
 
@@ -156,6 +156,43 @@ fn scan_without_the_capability_must_be_unsupported() {
     assert!(
         why.contains("does not declare the scan capability"),
         "{why}"
+    );
+}
+
+#[test]
+fn read_that_lends_without_the_etag_fails() {
+    /// A `read` override that loses the etag while `get` keeps it.
+    #[derive(Debug, Default)]
+    struct LendsWithoutEtag(MapStore);
+    impl memo_core::Store for LendsWithoutEtag {
+        fn get(&self, key: &str) -> memo_core::Result<Option<memo_core::Record>> {
+            self.0.get(key)
+        }
+        fn read(
+            &self,
+            key: &str,
+            visit: &mut dyn FnMut(&memo_core::Record),
+        ) -> memo_core::Result<bool> {
+            let Some(mut record) = self.0.get(key)? else {
+                return Ok(false);
+            };
+            record.etag = None;
+            visit(&record);
+            Ok(true)
+        }
+        fn set(&self, key: &str, record: memo_core::Record) -> memo_core::Result<()> {
+            self.0.set(key, record)
+        }
+        fn delete(&self, key: &str) -> memo_core::Result<bool> {
+            self.0.delete(key)
+        }
+    }
+    let harness = Harness::new(LendsWithoutEtag::default);
+    let why = failure(read_lends_the_record_get_returns, &harness);
+    assert!(why.contains("etag: None"), "{why}");
+    assert!(
+        get_after_set_returns_same_record(&harness).is_ok(),
+        "get itself is right"
     );
 }
 
