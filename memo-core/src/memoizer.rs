@@ -487,17 +487,24 @@ impl Memoizer {
     /// The fresh value, read through [`Store::read`] so that no record is cloned: the hit path.
     #[inline(always)]
     fn read<T: DeserializeOwned + 'static>(&self, call: &Call<'_>) -> Result<Option<T>> {
-        let mut decoded = None;
+        // Only the value crosses the store's callback on a hit: a decode error, rare, is kept
+        // apart, so that the hit reads back a small value rather than a `Result` with an `Error`.
+        let mut value = None;
+        let mut undecodable = None;
         let read = call.cfg.store.read(&call.key, &mut |record| {
             if call.is_fresh(record) {
-                decoded = Some(value::decode(&record.value));
+                match value::decode(&record.value) {
+                    Ok(decoded) => value = Some(decoded),
+                    Err(error) => undecodable = Some(error),
+                }
             }
         });
-        match (read, decoded) {
-            (Err(error), _) => self.fault(call, "read", error).map(|()| None),
-            (Ok(_), None) => Ok(None),
-            (Ok(_), Some(Ok(value))) => Ok(Some(value)),
-            (Ok(_), Some(Err(e))) => self.undecodable(call, &e).map(|()| None),
+        match read {
+            Ok(_) => match undecodable {
+                None => Ok(value),
+                Some(error) => self.undecodable(call, &error).map(|()| None),
+            },
+            Err(error) => self.fault(call, "read", error).map(|()| None),
         }
     }
 
@@ -506,24 +513,48 @@ impl Memoizer {
         self.fault(call, "decoding a value", error)
     }
 
-    fn run<T, E>(
+    /// A call: the hit path here, the rest in [`Memoizer::miss`]. `fail` turns a failure into
+    /// the caller's error type here, so that a hit's value goes straight into the caller's
+    /// result instead of through an intermediate one (a copy that stalled the CPU).
+    #[inline(always)]
+    fn run<T, E, R>(
         &self,
         key: &str,
         options: Option<&Options>,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+        fail: impl Fn(Fail<E>) -> R,
+    ) -> std::result::Result<T, R>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let base = self.base(options).map_err(|e| fail(Fail::Memo(e)))?;
+        let cfg = Resolved::new(&base, options, &self.inner.store);
+        let call = self.call(&cfg, key).map_err(|e| fail(Fail::Memo(e)))?;
+        let epoch = self.inner.flights.epoch();
+        match self.read(&call) {
+            Ok(Some(value)) => {
+                bump(&self.inner.counters.mine().hits);
+                Ok(value)
+            }
+            Ok(None) => self.miss(&call, epoch, f).map_err(fail),
+            Err(error) => Err(fail(Fail::Memo(error))),
+        }
+    }
+
+    /// A call that found no value: joins or leads the key's flight. Kept out of line so that
+    /// the hit path around it stays small enough to keep its values in registers.
+    #[inline(never)]
+    fn miss<T, E>(
+        &self,
+        call: &Call<'_>,
+        mut epoch: u64,
         f: impl FnOnce() -> std::result::Result<T, E>,
     ) -> std::result::Result<T, Fail<E>>
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let base = self.base(options)?;
-        let cfg = Resolved::new(&base, options, &self.inner.store);
-        let call = self.call(&cfg, key)?;
+        let cfg = call.cfg;
         let flights = &self.inner.flights;
-        let mut epoch = flights.epoch();
-        if let Some(value) = self.read(&call)? {
-            bump(&self.inner.counters.mine().hits);
-            return Ok(value);
-        }
         bump(&self.inner.counters.mine().misses);
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
@@ -531,23 +562,23 @@ impl Memoizer {
                 Join::Leader(leader) => {
                     if flights.epoch() != epoch {
                         // A flight ended between our read and our join: its record may be there.
-                        if let Some((value, record)) = self.read_record(&call)? {
+                        if let Some((value, record)) = self.read_record(call)? {
                             leader.finish(record);
                             return Ok(value);
                         }
                     }
-                    return self.lead(&call, Some(leader), f);
+                    return self.lead(call, Some(leader), f);
                 }
                 Join::Waiter(flight) => match flight.wait(cfg.timeout) {
                     // The leader's call may differ from ours (another etag, a shorter max_age,
                     // another type): its value serves us only if it is a hit for our call.
                     Outcome::Done(record) => match value::decode(&record.value) {
                         Ok(value) if call.is_fresh(&record) => return Ok(value),
-                        _ => return self.lead(&call, None, f),
+                        _ => return self.lead(call, None, f),
                     },
                     Outcome::Failed => {
                         epoch = flights.epoch();
-                        if let Some(value) = self.read(&call)? {
+                        if let Some(value) = self.read(call)? {
                             return Ok(value);
                         }
                     }
@@ -555,11 +586,11 @@ impl Memoizer {
                         bump(&self.inner.counters.mine().lock_timeouts);
                         if cfg.strict {
                             return Err(Fail::Memo(Error::LockTimeout {
-                                key: call.key.into_owned(),
+                                key: call.key.to_string(),
                                 timeout: cfg.timeout,
                             }));
                         }
-                        return self.lead(&call, None, f);
+                        return self.lead(call, None, f);
                     }
                 },
             }
@@ -679,11 +710,15 @@ impl Memoizer {
         T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> T,
     {
-        self.run(key, options, || Ok::<T, Infallible>(f()))
-            .map_err(|fail| match fail {
+        self.run(
+            key,
+            options,
+            || Ok::<T, Infallible>(f()),
+            |fail| match fail {
                 Fail::Memo(error) => error,
                 Fail::Func(never) => match never {},
-            })
+            },
+        )
     }
 
     /// Like [`Memoizer::get`] for a fallible function: an `Err` is returned and never cached.
@@ -742,7 +777,7 @@ impl Memoizer {
         E: From<Error>,
         F: FnOnce() -> std::result::Result<T, E>,
     {
-        self.run(key, options, f).map_err(|fail| match fail {
+        self.run(key, options, f, |fail| match fail {
             Fail::Memo(error) => E::from(error),
             Fail::Func(error) => error,
         })
