@@ -130,6 +130,16 @@ impl Store for MokaStore {
         Ok(self.cache.get(key))
     }
 
+    /// moka lends no entry, so the record is cloned (its bytes are shared, not copied); this
+    /// saves only the default's second call and its `Option<Record>` passed through memory.
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        let record = self.cache.get(key);
+        if let Some(record) = &record {
+            visit(record);
+        }
+        Ok(record.is_some())
+    }
+
     fn set(&self, key: &str, record: Record) -> Result<()> {
         self.cache.insert(key.to_owned(), record);
         Ok(())
