@@ -70,16 +70,15 @@ struct Regions {
 }
 
 /// A call's options after merging: borrowed from the call's options and its region's, so a
-/// hit clones nothing.
+/// hit clones nothing. What only a miss or a fault needs is picked when asked for.
 struct Resolved<'a> {
+    base: &'a Options,
+    call: Option<&'a Options>,
     store: &'a Arc<dyn Store>,
     namespace: Option<&'a str>,
     max_age: Option<&'a Dynamic<Duration>>,
     expiry: Option<&'a Dynamic<f64>>,
     etag: Option<&'a EtagSource>,
-    lock: Setting<&'a Arc<dyn LockProvider>>,
-    timeout: Duration,
-    strict: bool,
 }
 
 /// The setting of one option: the call's where it says something, the region's otherwise.
@@ -105,6 +104,8 @@ impl<'a> Resolved<'a> {
     #[inline(always)]
     fn new(base: &'a Options, call: Option<&'a Options>, store: &'a Arc<dyn Store>) -> Self {
         Resolved {
+            base,
+            call,
             store: pick(call, base, |o| &o.store).into_value().unwrap_or(store),
             namespace: pick(call, base, |o| &o.namespace)
                 .into_value()
@@ -112,16 +113,25 @@ impl<'a> Resolved<'a> {
             max_age: pick(call, base, |o| &o.max_age).into_value(),
             expiry: pick(call, base, |o| &o.expiry).into_value(),
             etag: pick(call, base, |o| &o.etag).into_value(),
-            lock: pick(call, base, |o| &o.lock),
-            timeout: pick(call, base, |o| &o.timeout)
-                .into_value()
-                .copied()
-                .unwrap_or(DEFAULT_TIMEOUT),
-            strict: pick(call, base, |o| &o.strict)
-                .into_value()
-                .copied()
-                .unwrap_or(false),
         }
+    }
+
+    fn lock(&self) -> Setting<&'a Arc<dyn LockProvider>> {
+        pick(self.call, self.base, |o| &o.lock)
+    }
+
+    fn timeout(&self) -> Duration {
+        pick(self.call, self.base, |o| &o.timeout)
+            .into_value()
+            .copied()
+            .unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    fn strict(&self) -> bool {
+        pick(self.call, self.base, |o| &o.strict)
+            .into_value()
+            .copied()
+            .unwrap_or(false)
     }
 
     #[inline(always)]
@@ -416,14 +426,18 @@ impl Memoizer {
         Ok(())
     }
 
-    /// The options under a call's: its region's, merged with their parents' and the default's.
+    /// The options of the region a call names, merged with their parents' and the default's;
+    /// `None` for the default region, whose options are [`Inner::default`].
+    ///
+    /// Owned apart from the default's, so that [`Memoizer::resolve`] picks the base once
+    /// instead of at every option it reads.
     #[inline(always)]
-    fn base(&self, options: Option<&Options>) -> Result<Cow<'_, Options>> {
+    fn region(&self, options: Option<&Options>) -> Result<Option<Options>> {
         let Some(region) = options.and_then(|o| o.region.as_deref()) else {
-            return Ok(Cow::Borrowed(&self.inner.default));
+            return Ok(None);
         };
         if region == Region::DEFAULT {
-            return Ok(Cow::Borrowed(&self.inner.default));
+            return Ok(None);
         }
         let regions = self
             .inner
@@ -431,9 +445,20 @@ impl Memoizer {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         match regions.flat.get(region) {
-            Some(flat) => Ok(Cow::Owned(flat.clone())),
+            Some(flat) => Ok(Some(flat.clone())),
             None => Err(Error::Config(format!("unknown region {region:?}"))),
         }
+    }
+
+    /// A call's options over those of its `region` (from [`Memoizer::region`]).
+    #[inline(always)]
+    fn resolve<'a>(
+        &'a self,
+        region: &'a Option<Options>,
+        call: Option<&'a Options>,
+    ) -> Resolved<'a> {
+        let base = region.as_ref().unwrap_or(&self.inner.default);
+        Resolved::new(base, call, &self.inner.store)
     }
 
     #[inline(always)]
@@ -457,7 +482,11 @@ impl Memoizer {
         };
         bump(counter);
         tracing::warn!(key = %call.key, store = call.cfg.store.name(), %error, "memo: {operation} failed");
-        if call.cfg.strict { Err(error) } else { Ok(()) }
+        if call.cfg.strict() {
+            Err(error)
+        } else {
+            Ok(())
+        }
     }
 
     /// The fresh record under the call's key, if any; faults are misses unless strict.
@@ -527,8 +556,8 @@ impl Memoizer {
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let base = self.base(options).map_err(|e| fail(Fail::Memo(e)))?;
-        let cfg = Resolved::new(&base, options, &self.inner.store);
+        let region = self.region(options).map_err(|e| fail(Fail::Memo(e)))?;
+        let cfg = self.resolve(&region, options);
         let call = self.call(&cfg, key).map_err(|e| fail(Fail::Memo(e)))?;
         let epoch = self.inner.flights.epoch();
         match self.read(&call) {
@@ -569,7 +598,7 @@ impl Memoizer {
                     }
                     return self.lead(call, Some(leader), f);
                 }
-                Join::Waiter(flight) => match flight.wait(cfg.timeout) {
+                Join::Waiter(flight) => match flight.wait(cfg.timeout()) {
                     // The leader's call may differ from ours (another etag, a shorter max_age,
                     // another type): its value serves us only if it is a hit for our call.
                     Outcome::Done(record) => match value::decode(&record.value) {
@@ -584,10 +613,10 @@ impl Memoizer {
                     }
                     Outcome::TimedOut => {
                         bump(&self.inner.counters.mine().lock_timeouts);
-                        if cfg.strict {
+                        if cfg.strict() {
                             return Err(Fail::Memo(Error::LockTimeout {
                                 key: call.key.to_string(),
-                                timeout: cfg.timeout,
+                                timeout: cfg.timeout(),
                             }));
                         }
                         return self.lead(call, None, f);
@@ -649,22 +678,22 @@ impl Memoizer {
     }
 
     fn take_lock(&self, call: &Call<'_>) -> Result<Option<LockGuard>> {
-        let lock = match &call.cfg.lock {
+        let lock = match call.cfg.lock() {
             Setting::Value(provider) => Some(provider.lock(&call.key)),
             Setting::Unset => call.cfg.store.lock(&call.key),
             Setting::Cleared => None,
         };
         let Some(lock) = lock else { return Ok(None) };
-        match lock.acquire(call.cfg.timeout) {
+        match lock.acquire(call.cfg.timeout()) {
             Ok(true) => Ok(Some(LockGuard(lock))),
             Ok(false) => {
                 bump(&self.inner.counters.mine().lock_timeouts);
-                tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout,
+                tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout(),
                     "memo: lock timed out; computing anyway");
-                if call.cfg.strict {
+                if call.cfg.strict() {
                     Err(Error::LockTimeout {
                         key: call.key.to_string(),
-                        timeout: call.cfg.timeout,
+                        timeout: call.cfg.timeout(),
                     })
                 } else {
                     Ok(None)
@@ -809,8 +838,8 @@ impl Memoizer {
         key: &str,
         options: Option<&Options>,
     ) -> Result<Option<T>> {
-        let base = self.base(options)?;
-        let cfg = Resolved::new(&base, options, &self.inner.store);
+        let region = self.region(options)?;
+        let cfg = self.resolve(&region, options);
         let call = self.call(&cfg, key)?;
         let found = self.read(&call)?;
         let counter = if found.is_some() {
@@ -837,8 +866,8 @@ impl Memoizer {
         options: Option<&Options>,
         then: impl FnOnce(&Call<'_>) -> Result<R>,
     ) -> Result<R> {
-        let base = self.base(options)?;
-        let cfg = Resolved::new(&base, options, &self.inner.store);
+        let region = self.region(options)?;
+        let cfg = self.resolve(&region, options);
         let call = self.call(&cfg, key)?;
         then(&call)
     }
@@ -982,8 +1011,9 @@ impl Memoizer {
     /// # Errors
     /// [`Error::Config`] for an unknown region or a missing store.
     pub fn key_with(&self, key: &str, options: &Options) -> Result<String> {
-        let base = self.base(Some(options))?;
-        Ok(Resolved::new(&base, Some(options), &self.inner.store)
+        let region = self.region(Some(options))?;
+        Ok(self
+            .resolve(&region, Some(options))
             .full_key(key)
             .into_owned())
     }
@@ -994,8 +1024,8 @@ impl Memoizer {
     /// # Errors
     /// [`Error::Unsupported`] for a store without scan; store errors.
     pub fn clear_with(&self, options: &Options) -> Result<u64> {
-        let base = self.base(Some(options))?;
-        let cfg = Resolved::new(&base, Some(options), &self.inner.store);
+        let region = self.region(Some(options))?;
+        let cfg = self.resolve(&region, Some(options));
         let prefix = cfg
             .namespace
             .as_ref()
