@@ -66,7 +66,7 @@ struct Inner {
 struct Regions {
     defs: HashMap<Arc<str>, Region>,
     /// Each named region's options with its parents' and the default region's merged in.
-    flat: HashMap<Arc<str>, Options>,
+    flat: HashMap<Arc<str>, Arc<Options>>,
 }
 
 /// A call's options after merging: borrowed from the call's options and its region's, so a
@@ -429,10 +429,10 @@ impl Memoizer {
     /// The options of the region a call names, merged with their parents' and the default's;
     /// `None` for the default region, whose options are [`Inner::default`].
     ///
-    /// Owned apart from the default's, so that [`Memoizer::resolve`] picks the base once
+    /// Held apart from the default's, so that [`Memoizer::resolve`] picks the base once
     /// instead of at every option it reads.
     #[inline(always)]
-    fn region(&self, options: Option<&Options>) -> Result<Option<Options>> {
+    fn region(&self, options: Option<&Options>) -> Result<Option<Arc<Options>>> {
         let Some(region) = options.and_then(|o| o.region.as_deref()) else {
             return Ok(None);
         };
@@ -454,10 +454,10 @@ impl Memoizer {
     #[inline(always)]
     fn resolve<'a>(
         &'a self,
-        region: &'a Option<Options>,
+        region: &'a Option<Arc<Options>>,
         call: Option<&'a Options>,
     ) -> Resolved<'a> {
-        let base = region.as_ref().unwrap_or(&self.inner.default);
+        let base = region.as_deref().unwrap_or(&self.inner.default);
         Resolved::new(base, call, &self.inner.store)
     }
 
@@ -1043,7 +1043,7 @@ fn flatten(
     default: &Options,
     defs: &HashMap<Arc<str>, Region>,
     name: &Arc<str>,
-    flat: &mut HashMap<Arc<str>, Options>,
+    flat: &mut HashMap<Arc<str>, Arc<Options>>,
 ) {
     if flat.contains_key(name) {
         return;
@@ -1056,7 +1056,7 @@ fn flatten(
             flat[parent].overlay(&region.options)
         }
     };
-    flat.insert(name.clone(), merged);
+    flat.insert(name.clone(), Arc::new(merged));
 }
 
 /// Error type for [`Memoizer::try_get`] with a function whose error type knows nothing of memo.
