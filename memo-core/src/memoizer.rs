@@ -143,7 +143,9 @@ impl<'a> Resolved<'a> {
     fn full_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
         match self.namespace {
             None => Cow::Borrowed(key),
-            Some(ns) => Cow::Owned(format!("{ns}:{key}")),
+            // Concatenated: every hit of a namespaced call builds this, and `format!` took a
+            // tenth of such a hit.
+            Some(ns) => Cow::Owned([ns, ":", key].concat()),
         }
     }
 }
