@@ -191,6 +191,7 @@ impl Site {
 
     /// The decorator's options under a call's, the decorator's strictness on top: a call cannot
     /// make errors appear where the function's signature has no room for them.
+    #[inline]
     fn effective(&self, call: Option<&Options>) -> Cow<'_, Options> {
         match call {
             None => Cow::Borrowed(&*self.options),
