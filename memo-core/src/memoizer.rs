@@ -518,22 +518,20 @@ impl Memoizer {
     /// The fresh value, read through [`Store::read`] so that no record is cloned: the hit path.
     #[inline(always)]
     fn read<T: DeserializeOwned + 'static>(&self, call: &Call<'_>) -> Result<Option<T>> {
-        // Only the value crosses the store's callback on a hit: a decode error, rare, is kept
-        // apart, so that the hit reads back a small value rather than a `Result` with an `Error`.
-        let mut value = None;
-        let mut undecodable = None;
+        // Only the value's shared bytes cross the store's callback, and the value is decoded
+        // after it: decoding inside it, behind the store's lock and a dynamic call, then moving
+        // the value out through the closure's slot, made a `MemStore` hit 5-10% slower.
+        let mut bytes = None;
         let read = call.cfg.store.read(&call.key, &mut |record| {
             if call.is_fresh(record) {
-                match value::decode(&record.value) {
-                    Ok(decoded) => value = Some(decoded),
-                    Err(error) => undecodable = Some(error),
-                }
+                bytes = Some(record.value.clone());
             }
         });
         match read {
-            Ok(_) => match undecodable {
-                None => Ok(value),
-                Some(error) => self.undecodable(call, &error).map(|()| None),
+            Ok(_) => match bytes.as_deref().map(value::decode) {
+                None => Ok(None),
+                Some(Ok(v)) => Ok(Some(v)),
+                Some(Err(error)) => self.undecodable(call, &error).map(|()| None),
             },
             Err(error) => self.fault(call, "read", error).map(|()| None),
         }
