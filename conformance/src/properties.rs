@@ -35,22 +35,10 @@ type Case = Result<(), TestCaseError>;
 /// # Errors
 /// An account of the first record that came back different.
 pub fn get_after_set_returns_same_record(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
-        return Ok(());
-    };
-    let store = fixture.store();
-    let rules = Rules::of(harness, &*store);
-    let fixed = strategy::awkward_keys()
-        .into_iter()
-        .zip(awkward_records().into_iter().cycle())
-        .collect();
-    check(
+    check_key_record(
         "get_after_set_returns_same_record",
         harness,
-        store.name(),
-        fixed,
-        &(strategy::key(), strategy::record()),
-        |(key, record)| {
+        |store, rules, key, record| {
             call("set", store.set(key, record.clone()))?;
             let got = call("get", store.get(key))?;
             check_read(key, got.as_ref(), Some(record), rules)
@@ -64,22 +52,10 @@ pub fn get_after_set_returns_same_record(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first read that lent another record, or answered wrongly.
 pub fn read_lends_the_record_get_returns(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
-        return Ok(());
-    };
-    let store = fixture.store();
-    let rules = Rules::of(harness, &*store);
-    let fixed = strategy::awkward_keys()
-        .into_iter()
-        .zip(awkward_records().into_iter().cycle())
-        .collect();
-    check(
+    check_key_record(
         "read_lends_the_record_get_returns",
         harness,
-        store.name(),
-        fixed,
-        &(strategy::key(), strategy::record()),
-        |(key, record)| {
+        |store, rules, key, record| {
             let mut lent = Vec::new();
             if call("read", store.read(key, &mut |r| lent.push(r.clone())))? || !lent.is_empty() {
                 return Err(fail(format!(
@@ -153,22 +129,10 @@ pub fn set_overwrites_previous_record(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first `delete` that answered wrongly.
 pub fn delete_returns_true_then_false(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
-        return Ok(());
-    };
-    let store = fixture.store();
-    let rules = Rules::of(harness, &*store);
-    let fixed = strategy::awkward_keys()
-        .into_iter()
-        .zip(awkward_records().into_iter().cycle())
-        .collect();
-    check(
+    check_key_record(
         "delete_returns_true_then_false",
         harness,
-        store.name(),
-        fixed,
-        &(strategy::key(), strategy::record()),
-        |(key, record)| {
+        |store, rules, key, record| {
             call("set", store.set(key, record.clone()))?;
             let first = call("delete", store.delete(key))?;
             if !first && !rules.may_vanish(record, now()) {
@@ -1151,6 +1115,32 @@ fn check_ttl(
         ))),
         _ => Ok(()),
     }
+}
+
+/// [`check`]s `test` on one store against each key with a record: the awkward keys, each with
+/// one of the awkward records, then random pairs.
+fn check_key_record(
+    property: &str,
+    harness: &Harness,
+    test: impl Fn(&dyn Store, Rules, &str, &Record) -> Case,
+) -> Verdict {
+    let Some(fixture) = harness.fresh() else {
+        return Ok(());
+    };
+    let store = fixture.store();
+    let rules = Rules::of(harness, &*store);
+    let fixed = strategy::awkward_keys()
+        .into_iter()
+        .zip(awkward_records().into_iter().cycle())
+        .collect();
+    check(
+        property,
+        harness,
+        store.name(),
+        fixed,
+        &(strategy::key(), strategy::record()),
+        |(key, record)| test(&*store, rules, key, record),
+    )
 }
 
 /// Runs the fixed cases, then the random ones, and words the first failure.
