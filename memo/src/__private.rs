@@ -204,6 +204,15 @@ impl Site {
     }
 
     /// Logs a memo error that the function's signature has no room for.
+    /// The call's key, or `None` once the reason it could not be written is logged: the
+    /// caller then runs the function uncached (fail open).
+    #[inline]
+    fn key_or_log<'k>(&self, key: &'k mut CallKey) -> Option<&'k str> {
+        key.take()
+            .map_err(|error| self.fail_open(None, &error))
+            .ok()
+    }
+
     fn fail_open(&self, key: Option<&str>, error: &Error) {
         tracing::warn!(
             function = self.name,
@@ -220,12 +229,8 @@ impl Site {
         T: Value,
         F: FnOnce() -> T,
     {
-        let key = match key.take() {
-            Ok(key) => key,
-            Err(error) => {
-                self.fail_open(None, &error);
-                return f();
-            }
+        let Some(key) = self.key_or_log(&mut key) else {
+            return f();
         };
         let options = self.effective(call);
         let mut pending = Some(f);
@@ -270,12 +275,8 @@ impl Site {
         R::Ok: Value,
         F: FnOnce() -> R,
     {
-        let key = match key.take() {
-            Ok(key) => key,
-            Err(error) => {
-                self.fail_open(None, &error);
-                return f();
-            }
+        let Some(key) = self.key_or_log(&mut key) else {
+            return f();
         };
         let options = self.effective(call);
         let mut pending = Some(f);
