@@ -203,7 +203,6 @@ impl Site {
         }
     }
 
-    /// Logs a memo error that the function's signature has no room for.
     /// The call's key, or `None` once the reason it could not be written is logged: the
     /// caller then runs the function uncached (fail open).
     #[inline]
@@ -213,6 +212,7 @@ impl Site {
             .ok()
     }
 
+    /// Logs a memo error that the function's signature has no room for.
     fn fail_open(&self, key: Option<&str>, error: &Error) {
         tracing::warn!(
             function = self.name,
