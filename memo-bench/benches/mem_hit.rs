@@ -5,11 +5,17 @@
 //! A third row in each group reads the record from the store directly, without the Memoizer
 //! and without decoding, to tell the store's cost from the rest.
 //!
+//! `hot_key_2_threads` has two threads read the one key at once, each engine against the
+//! Memoizer over the store that wraps it: what a hit writes to shared memory (a lock word, a
+//! reference count) is fought over there, not on one thread.
+//!
 //! `cargo bench -p memo-bench --bench mem_hit`
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Barrier, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use memo_core::{Memoizer, Record, Store};
@@ -86,5 +92,69 @@ fn mem_hit(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, moka_hit, mem_hit);
+/// Two threads each running `op` `iters` times at once; the time until both are done.
+fn on_two_threads(op: &(dyn Fn() -> Vec<u8> + Sync), iters: u64) -> Duration {
+    let start = Barrier::new(3);
+    thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    let began = Instant::now();
+                    for _ in 0..iters {
+                        black_box(op());
+                    }
+                    began.elapsed()
+                })
+            })
+            .collect();
+        start.wait();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a worker panicked"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn hot_key_2_threads(c: &mut Criterion) {
+    let raw_map = Mutex::new(HashMap::from([(KEY.to_owned(), value())]));
+    let raw_moka: moka::sync::Cache<String, Vec<u8>> = moka::sync::Cache::new(1_024);
+    raw_moka.insert(KEY.to_owned(), value());
+    let memo_mem = warm(MemStore::new());
+    let memo_moka = warm(MokaStore::with_max_bytes(1 << 20).expect("a valid budget"));
+
+    let rows: [(&str, &(dyn Fn() -> Vec<u8> + Sync)); 4] = [
+        ("raw_mutex_hashmap_get", &|| {
+            raw_map
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(black_box(KEY))
+                .cloned()
+                .expect("present")
+        }),
+        ("memo_mem_hit", &|| hit(&memo_mem)),
+        ("raw_moka_get", &|| {
+            raw_moka.get(black_box(KEY)).expect("present")
+        }),
+        ("memo_moka_hit", &|| hit(&memo_moka)),
+    ];
+    let mut group = c.benchmark_group("hot_key_2_threads");
+    // One iteration is a get on each of the two threads.
+    group.throughput(Throughput::Elements(2));
+    for (name, op) in rows {
+        group.bench_function(name, |b| b.iter_custom(|iters| on_two_threads(op, iters)));
+    }
+    group.finish();
+    for memo in [&memo_mem, &memo_moka] {
+        assert_eq!(
+            memo.stats().computations,
+            1,
+            "every benchmarked call was a hit"
+        );
+    }
+}
+
+criterion_group!(benches, moka_hit, mem_hit, hot_key_2_threads);
 criterion_main!(benches);
