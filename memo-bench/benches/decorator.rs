@@ -8,15 +8,15 @@
 //! `cargo bench -p memo-bench --bench decorator`
 
 use std::hint::black_box;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Barrier, LazyLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cached::macros::{cached, concurrent_cached};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use memo::mem::MemStore;
 use memo::{Memoizer, memoize};
+use memo_bench::on_two_threads;
 
 const KEYS: usize = 1_024;
 
@@ -66,30 +66,6 @@ fn count(iters: u64) -> usize {
     usize::try_from(iters).expect("criterion asks for an addressable number of calls")
 }
 
-/// Two threads each making `iters` calls at once; the time until both are done.
-fn on_two_threads(f: Payload, names: &[String], iters: u64) -> Duration {
-    let start = Barrier::new(3);
-    thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|t| {
-                let start = &start;
-                scope.spawn(move || {
-                    start.wait();
-                    let began = Instant::now();
-                    calls(f, names, t * KEYS / 2, iters);
-                    began.elapsed()
-                })
-            })
-            .collect();
-        start.wait();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a worker panicked"))
-            .max()
-            .unwrap_or_default()
-    })
-}
-
 fn decorator_hit(c: &mut Criterion) {
     let names = names();
     let variants: [(&str, Payload); 3] = [
@@ -123,7 +99,7 @@ fn decorator_hit(c: &mut Criterion) {
     group.throughput(Throughput::Elements(2));
     for (name, f) in variants {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| on_two_threads(f, &names, iters));
+            b.iter_custom(|iters| on_two_threads(|t| calls(f, &names, t * KEYS / 2, iters)));
         });
     }
     group.finish();

@@ -13,11 +13,10 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::{Barrier, Mutex, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, PoisonError};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use memo_bench::on_two_threads;
 use memo_core::{Memoizer, Record, Store};
 use memo_store_mem::{MemStore, MokaStore};
 
@@ -92,32 +91,6 @@ fn mem_hit(c: &mut Criterion) {
     );
 }
 
-/// Two threads each running `op` `iters` times at once; the time until both are done.
-fn on_two_threads(op: &(dyn Fn() -> Vec<u8> + Sync), iters: u64) -> Duration {
-    let start = Barrier::new(3);
-    thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let start = &start;
-                scope.spawn(move || {
-                    start.wait();
-                    let began = Instant::now();
-                    for _ in 0..iters {
-                        black_box(op());
-                    }
-                    began.elapsed()
-                })
-            })
-            .collect();
-        start.wait();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a worker panicked"))
-            .max()
-            .unwrap_or_default()
-    })
-}
-
 fn hot_key_2_threads(c: &mut Criterion) {
     let raw_map = Mutex::new(HashMap::from([(KEY.to_owned(), value())]));
     let raw_moka: moka::sync::Cache<String, Vec<u8>> = moka::sync::Cache::new(1_024);
@@ -144,7 +117,15 @@ fn hot_key_2_threads(c: &mut Criterion) {
     // One iteration is a get on each of the two threads.
     group.throughput(Throughput::Elements(2));
     for (name, op) in rows {
-        group.bench_function(name, |b| b.iter_custom(|iters| on_two_threads(op, iters)));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                on_two_threads(|_| {
+                    for _ in 0..iters {
+                        black_box(op());
+                    }
+                })
+            });
+        });
     }
     group.finish();
     for memo in [&memo_mem, &memo_moka] {
