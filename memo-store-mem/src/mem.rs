@@ -157,7 +157,7 @@ fn shard_index(key: &str) -> usize {
 
 /// Two words read from the key's ends, without a loop, as wyhash reads short inputs: 8 bytes
 /// from each end, or 4 from each end, or the first, middle and last byte. Folding a short key
-/// byte by byte took a third of a hit's instructions; copying it into a stack buffer and
+/// byte by byte took a seventh of a hit's instructions (81 of 548 on a 3-byte key); copying it into a stack buffer and
 /// reading that back as a word stalls the CPU's store forwarding.
 fn ends(bytes: &[u8]) -> (u64, u64) {
     let n = bytes.len();
