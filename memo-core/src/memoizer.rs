@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::budget;
 use crate::clock::{Clock, SystemClock, to_unix};
 use crate::error::{Error, Result};
 use crate::flight::{Flights, Join, Leader, Outcome};
@@ -591,6 +592,8 @@ impl Memoizer {
         let cfg = call.cfg;
         let flights = &self.inner.flights;
         bump(&self.inner.counters.mine().misses);
+        // A miss may touch the store several times (read, lock, double check, write): one budget.
+        let _budget = budget::Scope::enter();
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
             match flights.join(flight_key.clone()) {
@@ -875,6 +878,7 @@ impl Memoizer {
         let region = self.region(options)?;
         let cfg = self.resolve(&region, options);
         let call = self.call(&cfg, key)?;
+        let _budget = budget::Scope::enter();
         then(&call)
     }
 
