@@ -85,6 +85,39 @@ impl RedisStore {
     pub fn redis_lock(&self, key: &str) -> RedisLock {
         RedisLock::new(self.shared.clone(), self.lock_key(key))
     }
+
+    /// What this store (and its clones) counted of failures, the deadline and the circuit
+    /// breaker since it was built.
+    pub fn stats(&self) -> RedisStats {
+        let counts = self.shared.pool.counts();
+        RedisStats {
+            connection_failures: counts.connection_failures,
+            deadline_failures: counts.deadline_failures,
+            breaker_trips: counts.breaker.trips,
+            breaker_rejections: counts.breaker.rejected,
+            breaker_open: counts.breaker.open,
+        }
+    }
+}
+
+/// The fault counts of a [`RedisStore`], from [`RedisStore::stats`].
+///
+/// Every operation counted here also failed with an
+/// [`Error::Backend`](memo_core::Error::Backend), which a Memoizer counts in its own
+/// `store_errors`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Operations whose connection failed: refused, reset, or timed out.
+    pub connection_failures: u64,
+    /// Operations failed at once because their call had spent its deadline.
+    pub deadline_failures: u64,
+    /// Times the circuit breaker opened, a failed probe reopening it included.
+    pub breaker_trips: u64,
+    /// Operations failed at once because the circuit breaker was open.
+    pub breaker_rejections: u64,
+    /// Whether the circuit breaker is open now.
+    pub breaker_open: bool,
 }
 
 impl Shared {
@@ -105,6 +138,7 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &shared.prefix)
             .field("pool_size", &shared.pool.max_idle())
             .field("timeouts", &shared.pool.timeouts())
+            .field("stats", &self.stats())
             .field("lock", &shared.lock)
             .finish()
     }
@@ -222,7 +256,7 @@ impl Store for RedisStore {
     /// spent on its way to Redis, the record's own expiry never does.
     fn ttl(&self, key: &str) -> Result<Option<Duration>> {
         let rkey = self.record_key(key);
-        let (pttl, head): (i64, Vec<u8>) = self.shared.pool.run(|c| {
+        let (pttl, head): (i64, Vec<u8>) = self.shared.pool.run_pipeline(2, |c| {
             redis::pipe()
                 .cmd("PTTL")
                 .arg(&rkey)
