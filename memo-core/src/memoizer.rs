@@ -647,6 +647,9 @@ impl Memoizer {
         let region = self.region(options).map_err(|e| fail(Fail::Memo(e)))?;
         let cfg = self.resolve(&region, options);
         let call = self.call(&cfg, key).map_err(|e| fail(Fail::Memo(e)))?;
+        // One budget for the whole call: the read, and on a miss the lock, the double check
+        // and the write.
+        let _budget = budget::Scope::enter();
         let epoch = self.inner.flights.epoch();
         match self.read(&call) {
             Ok(Some(value)) => {
@@ -673,8 +676,6 @@ impl Memoizer {
         let cfg = call.cfg;
         let flights = &self.inner.flights;
         bump(&self.inner.counters.mine().misses);
-        // A miss may touch the store several times (read, lock, double check, write): one budget.
-        let _budget = budget::Scope::enter();
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
             call.refresh_now();

@@ -2,7 +2,6 @@
 
 mod breaker;
 mod builder;
-mod deadline;
 mod error;
 mod lock;
 mod pool;

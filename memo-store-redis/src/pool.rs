@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use memo_core::Result;
+use memo_core::{Result, budget};
 use redis::{Client, Connection, ConnectionLike, RedisError, RedisResult};
 
 use crate::breaker::{Breaker, BreakerCounts, BreakerSettings, Change};
-use crate::deadline;
 use crate::error::{NotSent, backend, not_sent};
 
 /// Timeouts that bound every round trip: none of them may be zero (the OS treats zero as
@@ -139,11 +138,6 @@ impl Pool {
         }
     }
 
-    /// This pool's identity in the thread's deadline accounting.
-    fn id(&self) -> usize {
-        std::ptr::from_ref(self) as usize
-    }
-
     fn idle(&self) -> MutexGuard<'_, Vec<Pooled>> {
         // A Vec push or pop cannot be left half done by a panic.
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
@@ -218,10 +212,9 @@ impl Pool {
         op: impl Fn(&mut Connection) -> RedisResult<T>,
     ) -> Result<T> {
         let started = Instant::now();
-        let left = deadline::left(self.id(), self.timeouts.deadline, started);
+        let left = budget::remaining(self.timeouts.deadline);
         let result = self.run_within(started, left, replies, &op);
-        let ended = Instant::now();
-        deadline::spend(self.id(), ended.saturating_duration_since(started), ended);
+        budget::charge(started.elapsed());
         result
     }
 
