@@ -5,7 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memo_core::{Capabilities, Clock, Lock, Record, Result, Store, SystemClock};
+use memo_core::{
+    Capabilities, Clock, Lock, Record, Result, Store, SystemClock, span_rounded_down,
+    span_rounded_up,
+};
 
 use crate::builder::RedisStoreBuilder;
 use crate::error::STORE;
@@ -21,7 +24,7 @@ const LOCKS: &[u8] = b"l:";
 const HEAD_LEN: i64 = 1 + 8 + 1 + 8;
 /// Longer expiries (over 100 000 years) are stored without a Redis expiry, which never removes
 /// a record early; Redis rejects expiries near `i64::MAX` milliseconds.
-const MAX_PX_MS: f64 = 3.2e15;
+const MAX_PX_MS: u64 = 3_200_000_000_000_000;
 /// Keys asked for per `SCAN` round trip.
 const SCAN_COUNT: u32 = 1000;
 
@@ -161,38 +164,20 @@ fn native_expiry(expiry: Option<f64>, now: f64) -> NativeExpiry {
     let Some(expiry) = expiry else {
         return NativeExpiry::Never;
     };
-    let ms = ((expiry - now) * 1000.0).ceil();
-    if ms.is_nan() || ms > MAX_PX_MS {
+    match span_rounded_up(now, expiry).map(|left| left.as_nanos().div_ceil(1_000_000)) {
         // A NaN expiry never passes in memo-core's `is_expired`, so it never expires here.
-        NativeExpiry::Never
-    } else if ms <= 0.0 {
-        NativeExpiry::Past
-    } else {
-        // In 1..=MAX_PX_MS, an integer: the cast is exact.
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "checked range"
-        )]
-        NativeExpiry::After(ms as u64)
+        None => NativeExpiry::Never,
+        Some(0) => NativeExpiry::Past,
+        Some(ms) => match u64::try_from(ms) {
+            Ok(ms) if ms <= MAX_PX_MS => NativeExpiry::After(ms),
+            _ => NativeExpiry::Never,
+        },
     }
 }
 
 /// Time from `now` to `expiry`, rounded down to the nanosecond; `None` once passed.
 fn remaining(expiry: f64, now: f64) -> Option<Duration> {
-    let nanos = ((expiry - now) * 1e9).floor();
-    if nanos.is_nan() || nanos < 1.0 {
-        None
-    } else if nanos >= u64::MAX as f64 {
-        Some(Duration::MAX)
-    } else {
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "checked range"
-        )]
-        Some(Duration::from_nanos(nanos as u64))
-    }
+    Some(span_rounded_down(now, expiry)).filter(|left| !left.is_zero())
 }
 
 /// Escapes glob characters for `SCAN ... MATCH`.
