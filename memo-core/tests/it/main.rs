@@ -1,3 +1,4 @@
 //! memo-core's integration tests: the Memoizer's trust rules over small in-test stores.
 
+mod async_calls;
 mod trust;
