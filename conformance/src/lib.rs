@@ -3,6 +3,8 @@
 mod harness;
 #[doc(hidden)]
 pub mod memoizer;
+#[doc(hidden)]
+pub mod memoizer_async;
 pub mod properties;
 mod strategy;
 
@@ -36,6 +38,7 @@ macro_rules! suite {
         mod conformance {
             $crate::__store_suite!(super::__MEMO_CONFORMANCE_HARNESS);
             $crate::__memoizer_suite!(super::__MEMO_CONFORMANCE_HARNESS);
+            $crate::__memoizer_async_suite!(super::__MEMO_CONFORMANCE_HARNESS);
         }
     };
 }
