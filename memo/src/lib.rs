@@ -1,9 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub use memo_core::{
-    BoxError, Bytes, Capabilities, Clock, DEFAULT_TIMEOUT, Error, Lock, LockProvider, ManualClock,
-    Memoizer, MemoizerBuilder, Options, Record, Region, Result, Stats, Store, SystemClock,
-    TryError, from_unix, key, record, to_unix,
+    AsyncLock, AsyncStore, BoxError, Bytes, Capabilities, Clock, DEFAULT_TIMEOUT, Error, Lock,
+    LockProvider, ManualClock, Memoizer, MemoizerBuilder, Options, Record, Region, Result, Stats,
+    Store, StoreFuture, SystemClock, TryError, from_unix, key, record, to_unix,
 };
 pub use memo_macros::memoize;
 
