@@ -36,6 +36,7 @@ macro_rules! __memoizer_async_suite {
             memoizer_async_write_fault_still_returns_the_value,
             memoizer_async_lock_is_taken_and_released,
             memoizer_async_lock_timeout_computes_or_errors,
+            memoizer_async_inspection_calls_agree_with_the_blocking_ones,
             async_store_twin_agrees_with_the_blocking_store,
         );
     };
@@ -605,6 +606,53 @@ pub fn memoizer_async_lock_timeout_computes_or_errors(harness: &Harness) {
     });
     assert_eq!(memo.stats().lock_timeouts, 2);
 }
+
+/// `exists_async`, `ttl_async`, `expire_async`, `expire_at_async`, `etag_async` and
+/// `delete_async` see and change what their blocking twins see and change.
+pub fn memoizer_async_inspection_calls_agree_with_the_blocking_ones(harness: &Harness) {
+    let Some(Setup { memo, clock, .. }) = setup(harness) else {
+        return;
+    };
+    block_on(async {
+        assert!(!memo.exists_async("k").await.unwrap());
+        assert!(matches!(
+            memo.expire_async("k", MINUTE).await,
+            Err(Error::NotFound { .. })
+        ));
+        let opts = Options::new().etag(&(3_u64, "x"));
+        memo.get_async_with("k", &opts, || async { 1_u8 })
+            .await
+            .unwrap();
+        assert!(memo.exists_async("k").await.unwrap());
+        assert_eq!(memo.ttl_async("k").await.unwrap(), None);
+        assert_eq!(
+            memo.etag_async::<(u64, String)>("k").await.unwrap(),
+            Some((3, "x".to_owned()))
+        );
+        memo.expire_async("k", MINUTE).await.unwrap();
+        assert_eq!(memo.ttl_async("k").await.unwrap(), memo.ttl("k").unwrap());
+        let left = memo.ttl_async("k").await.unwrap().expect("an expiry");
+        assert!(
+            left <= MINUTE && left > MINUTE - Duration::from_secs(1),
+            "{left:?}"
+        );
+        let at = memo_core::from_unix(clock.now() + 30.0);
+        memo.expire_at_async("k", at).await.unwrap();
+        let left = memo.ttl_async("k").await.unwrap().expect("an expiry");
+        assert!(left <= Duration::from_secs(30), "{left:?}");
+        clock.advance(Duration::from_secs(30));
+        assert!(
+            !memo.exists_async("k").await.unwrap(),
+            "expired by the clock"
+        );
+        memo.get_async("d", || async { 2_u8 }).await.unwrap();
+        assert!(memo.delete_async("d").await.unwrap());
+        assert!(!memo.delete_async("d").await.unwrap());
+        assert!(!memo.exists("d").unwrap());
+    });
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// A store's async twin (if it has one) sees the records of its blocking methods and the
 /// other way round, bit for bit; its lock excludes a second holder until released.

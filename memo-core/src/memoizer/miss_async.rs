@@ -37,7 +37,7 @@ pub(super) struct Spent(AtomicU64);
 
 impl Spent {
     /// Runs `f` with this call's total as the thread's, and keeps what `f` charged.
-    fn carry<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(super) fn carry<R>(&self, f: impl FnOnce() -> R) -> R {
         let mut spent = Duration::from_nanos(self.0.load(Ordering::Relaxed));
         let out = budget::carry(&mut spent, f);
         let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
@@ -48,7 +48,7 @@ impl Spent {
 
 /// One operation of an [`AsyncStore`](crate::AsyncStore): a panic while polling it is
 /// [`Error::StorePanicked`], and the call's budget is the thread's during each poll.
-struct Guarded<'a, T> {
+pub(super) struct Guarded<'a, T> {
     store: &'static str,
     operation: &'static str,
     spent: &'a Spent,
@@ -73,7 +73,7 @@ impl<T> Future for Guarded<'_, T> {
     }
 }
 
-fn guarded<'a, T>(
+pub(super) fn guarded<'a, T>(
     store: &dyn Store,
     operation: &'static str,
     spent: &'a Spent,

@@ -6,6 +6,7 @@
 mod builder;
 mod call;
 mod inspect;
+mod inspect_async;
 mod lookup;
 mod lookup_async;
 mod miss;
