@@ -20,9 +20,10 @@ use proc_macro::TokenStream;
 ///   once, on the first call.
 /// - Key: `<module path>::<fn name>(<arg>, ...)`, arguments written by `memo::key`'s writer;
 ///   for methods, `<type name>::<method>(self, <arg>, ...)`. The module path starts with the
-///   crate's name, so a function that moves, is renamed or runs in another binary keys apart
-///   from its old records; `key = "billing::invoice_total"` pins the name in its place, and
-///   the key is then `billing::invoice_total(<arg>, ...)` wherever the function lives.
+///   defining crate's name, so a function that moves to another module or crate, or is renamed,
+///   keys apart from its old records; `key = "billing::invoice_total"` pins the name in its
+///   place, and the key is then `billing::invoice_total(<arg>, ...)` wherever the function
+///   lives, in any binary.
 /// - Helpers, taking the function's arguments and honouring the decorator's options: for a free
 ///   function `f`, `f::exists`, `f::ttl`, `f::expire`, `f::expire_at`, `f::delete`, `f::etag`,
 ///   `f::key`, `f::call_with(&options, ..)` and `f::uncached`; for a method `m`, the methods
