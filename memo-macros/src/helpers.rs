@@ -220,7 +220,7 @@ impl Function<'_> {
                 continue;
             };
             let name = &p.name;
-            if p.refs == 0 {
+            if p.owned_ty().is_some() {
                 inputs.push(quote!(#name: impl ::memo::arg::IntoArg<#ty>));
                 binds.push(quote!(let #pat: #ty = ::memo::arg::IntoArg::<#ty>::into_arg(#name);));
             } else {

@@ -30,9 +30,36 @@ pub(crate) struct Param {
 
 impl Param {
     /// The type of an argument taken by value, which helpers also accept in borrowed forms.
+    /// `None` for references, and for types with an elided lifetime (`Vec<&str>`), which cannot
+    /// be named in an `impl Trait` parameter: those keep their type.
     pub(crate) fn owned_ty(&self) -> Option<&Type> {
-        self.ty.as_ref().filter(|_| self.refs == 0)
+        self.ty
+            .as_ref()
+            .filter(|ty| self.refs == 0 && !has_elided_lifetime(ty.to_token_stream()))
     }
+}
+
+/// Whether the type's tokens show an elided lifetime: `&` without a lifetime, `'_`, or a `Cow`
+/// without its lifetime argument. Errs towards yes (a `&` inside a `fn(&str)` counts), which only
+/// means that the argument keeps its type in the helpers.
+fn has_elided_lifetime(tokens: TokenStream) -> bool {
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    tokens.iter().enumerate().any(|(i, token)| {
+        let next_is_lifetime =
+            || matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '\'');
+        match token {
+            TokenTree::Punct(p) if p.as_char() == '&' => !next_is_lifetime(),
+            TokenTree::Punct(p) if p.as_char() == '\'' => {
+                matches!(tokens.get(i + 1), Some(TokenTree::Ident(id)) if id == "_")
+            }
+            TokenTree::Ident(id) if id == "Cow" => {
+                matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '<')
+                    && !matches!(tokens.get(i + 2), Some(TokenTree::Punct(p)) if p.as_char() == '\'')
+            }
+            TokenTree::Group(group) => has_elided_lifetime(group.stream()),
+            _ => false,
+        }
+    })
 }
 
 /// What the function returns, which decides what is cached.
@@ -273,4 +300,45 @@ pub(crate) fn companion_attrs(attrs: &[Attribute]) -> Vec<TokenStream> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::ToTokens;
+    use syn::Type;
+
+    use super::has_elided_lifetime;
+
+    fn elided(ty: &str) -> bool {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        has_elided_lifetime(ty.to_token_stream())
+    }
+
+    #[test]
+    fn elided_lifetimes_are_found_wherever_they_are_written() {
+        for ty in [
+            "Vec<&str>",
+            "Option<(u8, &[u8])>",
+            "Cow<str>",
+            "std::borrow::Cow<[u8]>",
+            "Cow<'_, str>",
+            "HashMap<String, Vec<&&str>>",
+        ] {
+            assert!(elided(ty), "{ty}");
+        }
+    }
+
+    #[test]
+    fn owned_types_and_named_lifetimes_are_not_elided() {
+        for ty in [
+            "String",
+            "Vec<u8>",
+            "Vec<&'a str>",
+            "Cow<'static, str>",
+            "Option<(u8, &'a [u8])>",
+            "HashSet<Cow<'a, str>>",
+        ] {
+            assert!(!elided(ty), "{ty}");
+        }
+    }
 }

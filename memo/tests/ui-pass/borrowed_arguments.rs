@@ -1,6 +1,7 @@
 //! Helpers take the common borrowed forms of by-value arguments, under strict lints.
 #![deny(missing_docs, unreachable_pub, unused)]
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -30,6 +31,13 @@ fn owned(
 #[memoize(MEMO)]
 fn borrowed<'a>(text: &'a str, items: &[u16], n: &u8) -> usize {
     text.len() + items.len() + usize::from(*n)
+}
+
+// Elided lifetimes cannot be named in the helpers' `impl Trait` parameters: these arguments keep
+// their types there.
+#[memoize(MEMO)]
+fn elided(words: Vec<&str>, label: Cow<str>, other: Cow<'_, str>) -> usize {
+    words.len() + label.len() + other.len()
 }
 
 #[derive(serde::Serialize, Clone)]
@@ -114,6 +122,10 @@ fn main() {
     assert_eq!(borrowed(&text, &vec![1, 2], &3), 9);
     assert!(borrowed::exists(&text, &vec![1, 2], &3).unwrap());
     assert_eq!(borrowed::uncached(&text, &[1, 2], &3), 9);
+
+    assert_eq!(elided(vec!["a"], Cow::Borrowed("bc"), "d".into()), 4);
+    assert!(elided::exists(vec!["a"], "bc".into(), "d".into()).unwrap());
+    assert_eq!(elided::uncached(vec!["a"], "bc".into(), "d".into()), 4);
 
     let shelf = Shelf(1);
     assert_eq!(shelf.label("t".to_owned(), vec![]), "1:t:0");
