@@ -186,8 +186,8 @@ impl<'a> Function<'a> {
         }
     }
 
-    /// A closure writing the keyed arguments, as a generated function taking them as `takes`
-    /// says has them.
+    /// A closure writing the keyed arguments, which the generated function has in the form
+    /// `takes` says.
     fn key_args(&self, takes: Takes) -> TokenStream {
         let pushes = self.params.iter().filter(|p| p.keyed).map(|p| {
             // At the argument's type, so that a type error there reads as "this argument".
