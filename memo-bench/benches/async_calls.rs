@@ -67,9 +67,11 @@ fn sync_hit(memo: &Memoizer) -> Vec<u8> {
 }
 
 async fn async_hit(memo: &Memoizer) -> Vec<u8> {
-    memo.get_async(black_box(KEY), || async { unreachable!("the key is cached") })
-        .await
-        .expect("hit")
+    memo.get_async(black_box(KEY), || async {
+        unreachable!("the key is cached")
+    })
+    .await
+    .expect("hit")
 }
 
 /// Times `iters` awaits of `op` inside one `block_on`.
@@ -214,7 +216,9 @@ fn redis_throughput(c: &mut Criterion) {
     let threads = cores();
     let memo = Memoizer::new(redis_store(&url, &prefix));
     let opts = Arc::new(Options::new().max_age(Duration::from_millis(TTL_MS)));
-    let first: Vec<u8> = memo.get_with(KEY, &opts, value).expect("first call computes");
+    let first: Vec<u8> = memo
+        .get_with(KEY, &opts, value)
+        .expect("first call computes");
     assert_eq!(first, value());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
