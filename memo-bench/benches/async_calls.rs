@@ -2,7 +2,8 @@
 //!
 //! - `async_hit`: a hit through `get_async` against `get` on the same store (`MemStore`,
 //!   `RedbStore`), 64-byte values, on a current-thread runtime (the loop runs inside one
-//!   `block_on`, so no per-call runtime entry is timed).
+//!   `block_on`, so no per-call runtime entry is timed). `*_sync_hit_in_task` runs the blocking
+//!   `get` in that same async loop, which costs a few nanoseconds of its own.
 //! - `async_redis_hit`: a memoized `get_async` hit over Redis against a raw `GET` on a
 //!   multiplexed async connection of the `redis` crate (the connection kind the store uses),
 //!   interleaved as in the `redis` benchmark, with paired medians printed after.
@@ -99,6 +100,11 @@ fn async_hit_bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, memo) in &stores {
         group.bench_function(format!("{name}_sync_hit"), |b| b.iter(|| sync_hit(memo)));
+        // The blocking call in the same loop as the async one, inside one `block_on`: what
+        // the loop itself costs is then the same on both rows.
+        group.bench_function(format!("{name}_sync_hit_in_task"), |b| {
+            b.iter_custom(|iters| timed_async(&rt, iters, || async { sync_hit(memo) }));
+        });
         group.bench_function(format!("{name}_async_hit"), |b| {
             b.iter_custom(|iters| timed_async(&rt, iters, || async_hit(memo)));
         });

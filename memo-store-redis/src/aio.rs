@@ -119,7 +119,8 @@ impl Pool {
 impl AsyncStore for RedisStore {
     fn get_async<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
         Box::pin(async move {
-            let cmd = redis::cmd("GET").arg(self.record_key(key)).clone();
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(self.record_key(key));
             let bytes: Option<Vec<u8>> = self.shared.pool.run_async(&cmd).await?;
             bytes.map(|b| Record::decode(&b)).transpose()
         })
@@ -128,23 +129,30 @@ impl AsyncStore for RedisStore {
     fn set_async<'a>(&'a self, key: &'a str, record: Record) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let rkey = self.record_key(key);
-            let cmd = match native_expiry(record.expiry, SystemClock.now()) {
-                NativeExpiry::Past => redis::cmd("DEL").arg(&rkey).clone(),
-                NativeExpiry::Never => redis::cmd("SET").arg(&rkey).arg(record.encode()).clone(),
-                NativeExpiry::After(ms) => redis::cmd("SET")
-                    .arg(&rkey)
-                    .arg(record.encode())
-                    .arg("PX")
-                    .arg(ms)
-                    .clone(),
-            };
+            let expiry = native_expiry(record.expiry, SystemClock.now());
+            let mut cmd = redis::cmd(if expiry == NativeExpiry::Past {
+                "DEL"
+            } else {
+                "SET"
+            });
+            cmd.arg(&rkey);
+            match expiry {
+                NativeExpiry::Past => {}
+                NativeExpiry::Never => {
+                    cmd.arg(record.encode());
+                }
+                NativeExpiry::After(ms) => {
+                    cmd.arg(record.encode()).arg("PX").arg(ms);
+                }
+            }
             self.shared.pool.run_async::<()>(&cmd).await
         })
     }
 
     fn delete_async<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let cmd = redis::cmd("DEL").arg(self.record_key(key)).clone();
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(self.record_key(key));
             let removed: u64 = self.shared.pool.run_async(&cmd).await?;
             Ok(removed > 0)
         })

@@ -32,7 +32,7 @@ impl Memoizer {
     async fn live_async(&self, call: &Call<'_>, spent: &Spent) -> Result<Option<Record>> {
         let store = &**call.cfg.store;
         match store.as_async() {
-            None => spent.carry(|| self.live(call)),
+            None => spent.inline(store, || self.live(call)),
             Some(twin) => {
                 let got = guarded(store, "read", spent, twin.get_async(&call.key)).await?;
                 Ok(got.filter(|record| call.is_fresh(record)))
@@ -43,7 +43,7 @@ impl Memoizer {
     async fn delete_of_async(&self, call: &Call<'_>, spent: &Spent) -> Result<bool> {
         let store = &**call.cfg.store;
         match store.as_async() {
-            None => spent.carry(|| guard(store, "delete", || store.delete(&call.key))),
+            None => spent.inline(store, || guard(store, "delete", || store.delete(&call.key))),
             Some(twin) => guarded(store, "delete", spent, twin.delete_async(&call.key)).await,
         }
     }
@@ -57,7 +57,9 @@ impl Memoizer {
         record.expiry = Some(at);
         let store = &**call.cfg.store;
         match store.as_async() {
-            None => spent.carry(|| guard(store, "write", || store.set(&call.key, record))),
+            None => spent.inline(store, || {
+                guard(store, "write", || store.set(&call.key, record))
+            }),
             Some(twin) => guarded(store, "write", spent, twin.set_async(&call.key, record)).await,
         }
     }

@@ -45,46 +45,53 @@ impl Memoizer {
     ///
     /// # Errors
     /// As [`Memoizer::get`].
-    pub async fn get_async<T, F, Fut>(&self, key: &str, f: F) -> Result<T>
+    pub fn get_async<T, F, Fut>(&self, key: &str, f: F) -> impl Future<Output = Result<T>>
     where
         T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        self.get_async_inner(key, None, f).await
+        self.get_async_inner(key, None, f)
     }
 
     /// [`Memoizer::get_async`] with per-call options.
     ///
     /// # Errors
     /// As [`Memoizer::get`].
-    pub async fn get_async_with<T, F, Fut>(&self, key: &str, options: &Options, f: F) -> Result<T>
+    pub fn get_async_with<T, F, Fut>(
+        &self,
+        key: &str,
+        options: &Options,
+        f: F,
+    ) -> impl Future<Output = Result<T>>
     where
         T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        self.get_async_inner(key, Some(options), f).await
+        self.get_async_inner(key, Some(options), f)
     }
 
-    async fn get_async_inner<T, F, Fut>(
+    fn get_async_inner<T, F, Fut>(
         &self,
         key: &str,
         options: Option<&Options>,
         f: F,
-    ) -> Result<T>
+    ) -> impl Future<Output = Result<T>>
     where
         T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        let ran = self
-            .run_async(key, options, || async { Ok::<T, Infallible>(f().await) })
-            .await;
-        ran.map_err(|fail| match fail {
-            Fail::Memo(error) => error,
-            Fail::Func(never) => match never {},
-        })
+        self.run_async(
+            key,
+            options,
+            || async { Ok::<T, Infallible>(f().await) },
+            |fail| match fail {
+                Fail::Memo(error) => error,
+                Fail::Func(never) => match never {},
+            },
+        )
     }
 
     /// [`Memoizer::try_get`] for async code: an `Err` of `f`'s future is returned and never
@@ -92,49 +99,52 @@ impl Memoizer {
     ///
     /// # Errors
     /// `f`'s error, or memo's as in [`Memoizer::get`].
-    pub async fn try_get_async<T, E, F, Fut>(&self, key: &str, f: F) -> std::result::Result<T, E>
+    pub fn try_get_async<T, E, F, Fut>(
+        &self,
+        key: &str,
+        f: F,
+    ) -> impl Future<Output = std::result::Result<T, E>>
     where
         T: Serialize + DeserializeOwned + 'static,
         E: From<Error>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        self.try_get_async_inner(key, None, f).await
+        self.try_get_async_inner(key, None, f)
     }
 
     /// [`Memoizer::try_get_async`] with per-call options.
     ///
     /// # Errors
     /// As [`Memoizer::try_get_async`].
-    pub async fn try_get_async_with<T, E, F, Fut>(
+    pub fn try_get_async_with<T, E, F, Fut>(
         &self,
         key: &str,
         options: &Options,
         f: F,
-    ) -> std::result::Result<T, E>
+    ) -> impl Future<Output = std::result::Result<T, E>>
     where
         T: Serialize + DeserializeOwned + 'static,
         E: From<Error>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        self.try_get_async_inner(key, Some(options), f).await
+        self.try_get_async_inner(key, Some(options), f)
     }
 
-    async fn try_get_async_inner<T, E, F, Fut>(
+    fn try_get_async_inner<T, E, F, Fut>(
         &self,
         key: &str,
         options: Option<&Options>,
         f: F,
-    ) -> std::result::Result<T, E>
+    ) -> impl Future<Output = std::result::Result<T, E>>
     where
         T: Serialize + DeserializeOwned + 'static,
         E: From<Error>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let ran = self.run_async(key, options, f).await;
-        ran.map_err(|fail| match fail {
+        self.run_async(key, options, f, |fail| match fail {
             Fail::Memo(error) => E::from(error),
             Fail::Func(error) => error,
         })

@@ -44,6 +44,19 @@ impl Spent {
         self.0.store(nanos, Ordering::Relaxed);
         out
     }
+
+    /// Runs a blocking operation of `store` inline: with this call's budget if the store is
+    /// shared over a network (a networked store without an async twin may charge it),
+    /// directly otherwise (memory, a local file: nothing charges, and the hit path stays as
+    /// short as the blocking one).
+    #[inline(always)]
+    pub(super) fn inline<R>(&self, store: &dyn Store, op: impl FnOnce() -> R) -> R {
+        if store.capabilities().shared {
+            self.carry(op)
+        } else {
+            op()
+        }
+    }
 }
 
 /// One operation of an [`AsyncStore`](crate::AsyncStore): a panic while polling it is
@@ -120,28 +133,42 @@ enum Made {
 }
 
 impl Memoizer {
-    /// An async call: the hit path here, the rest in [`Memoizer::miss_async`].
-    pub(super) async fn run_async<T, E, Fut>(
+    /// An async call: the hit path here, the rest in [`Memoizer::miss_async`]. As in the
+    /// blocking [`Memoizer::run`], `fail` turns a failure into the caller's error type here,
+    /// so that the public calls return this future itself, with no layer around it.
+    pub(super) async fn run_async<T, E, R, Fut>(
         &self,
         key: &str,
         options: Option<&Options>,
         f: impl FnOnce() -> Fut,
-    ) -> std::result::Result<T, Fail<E>>
+        fail: impl Fn(Fail<E>) -> R,
+    ) -> std::result::Result<T, R>
     where
         T: Serialize + DeserializeOwned + 'static,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let region = self.region(options)?;
+        let region = self.region(options).map_err(|e| fail(Fail::Memo(e)))?;
         let cfg = self.resolve(&region, options);
-        let call = self.call(&cfg, key)?;
+        let call = self.call(&cfg, key).map_err(|e| fail(Fail::Memo(e)))?;
         let spent = Spent::default();
         let epoch = self.inner.flights.epoch();
-        if let Some(value) = self.read_async(&call, &spent).await? {
-            bump(&self.inner.counters.mine().hits);
-            return Ok(value);
+        let store = &**cfg.store;
+        // A store without an async twin is read right here, as the blocking hit path reads it.
+        let found = match store.as_async() {
+            None => spent.inline(store, || self.read(&call)),
+            Some(_) => self.read_async(&call, &spent).await,
+        };
+        match found {
+            Ok(Some(value)) => {
+                bump(&self.inner.counters.mine().hits);
+                Ok(value)
+            }
+            // Boxed so that the future of a hit stays small.
+            Ok(None) => Box::pin(self.miss_async(&call, &spent, epoch, f))
+                .await
+                .map_err(fail),
+            Err(error) => Err(fail(Fail::Memo(error))),
         }
-        // Boxed so that the future of a hit stays small.
-        Box::pin(self.miss_async(&call, &spent, epoch, f)).await
     }
 
     /// [`Memoizer::peek`] for async code.
@@ -153,7 +180,11 @@ impl Memoizer {
         let region = self.region(options)?;
         let cfg = self.resolve(&region, options);
         let call = self.call(&cfg, key)?;
-        let found = self.read_async(&call, &Spent::default()).await?;
+        let (spent, store) = (Spent::default(), &**cfg.store);
+        let found = match store.as_async() {
+            None => spent.inline(store, || self.read(&call))?,
+            Some(_) => self.read_async(&call, &spent).await?,
+        };
         let counter = if found.is_some() {
             &self.inner.counters.mine().hits
         } else {
@@ -171,7 +202,7 @@ impl Memoizer {
     ) -> Result<Option<T>> {
         let store = &**call.cfg.store;
         match store.as_async() {
-            None => spent.carry(|| self.read(call)),
+            None => spent.inline(store, || self.read(call)),
             Some(twin) => {
                 let got = guarded(store, "read", spent, twin.get_async(&call.key)).await;
                 Ok(self.fresh(call, got)?.map(|(value, _)| value))
@@ -187,7 +218,7 @@ impl Memoizer {
     ) -> Result<Option<(T, Record)>> {
         let store = &**call.cfg.store;
         match store.as_async() {
-            None => spent.carry(|| self.read_record(call)),
+            None => spent.inline(store, || self.read_record(call)),
             Some(twin) => {
                 let got = guarded(store, "read", spent, twin.get_async(&call.key)).await;
                 self.fresh(call, got)
@@ -345,7 +376,9 @@ impl Memoizer {
         };
         let store = &**call.cfg.store;
         let written = match store.as_async() {
-            None => spent.carry(|| guard(store, "write", || store.set(&call.key, record.clone()))),
+            None => spent.inline(store, || {
+                guard(store, "write", || store.set(&call.key, record.clone()))
+            }),
             Some(twin) => {
                 guarded(
                     store,
