@@ -9,7 +9,8 @@
 //!   interleaved as in the `redis` benchmark, with paired medians printed after.
 //! - `redis_throughput`: 20,000 hits of one hot key over Redis, by 2,000 concurrent tasks on a
 //!   multi-threaded runtime with one worker per core, against the blocking `get` on as many
-//!   threads as cores.
+//!   threads as cores; and, as the ceiling, the same tasks sending raw `GET`s on one
+//!   multiplexed connection.
 //!
 //! `MEMO_REDIS_URL=redis://127.0.0.1:6379/ cargo bench -p memo-bench --bench async_calls`
 
@@ -272,6 +273,52 @@ fn redis_throughput(c: &mut Criterion) {
                                         .await
                                         .expect("hit");
                                     black_box(got);
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("a task panicked");
+                    }
+                }
+                start.elapsed()
+            })
+        });
+    });
+    // The ceiling: the same tasks sending raw `GET`s on one multiplexed connection.
+    let raw_key = format!("{prefix}raw:{KEY}");
+    let raw = rt.block_on(async {
+        let client = redis::Client::open(url.as_str()).expect("a valid URL");
+        let mut raw = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("an async connection");
+        redis::cmd("SET")
+            .arg(&raw_key)
+            .arg(value())
+            .arg("PX")
+            .arg(TTL_MS)
+            .exec_async(&mut raw)
+            .await
+            .expect("SET");
+        raw
+    });
+    group.bench_function(format!("raw_async_{TASKS}_tasks_{threads}_workers"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let tasks: Vec<_> = (0..TASKS)
+                        .map(|_| {
+                            let (mut raw, raw_key) = (raw.clone(), raw_key.clone());
+                            tokio::spawn(async move {
+                                for _ in 0..HITS / TASKS {
+                                    let got: Option<Vec<u8>> = redis::cmd("GET")
+                                        .arg(&raw_key)
+                                        .query_async(&mut raw)
+                                        .await
+                                        .expect("GET");
+                                    black_box(got.expect("present"));
                                 }
                             })
                         })
