@@ -100,6 +100,11 @@ struct Snapshot {
 #[derive(Clone, Copy, Debug)]
 struct Totals {
     saved: Saved,
+    /// What commits evict the live data down to: the size bound, or less while redb's pages for
+    /// the live data would otherwise outgrow the file's budget (see [`Shared::retarget`]).
+    target: u64,
+    /// The bytes of the pages in use, measured by the last durable commit of a bounded store.
+    used: Option<u64>,
     /// Writes committed since the last durable commit.
     nondurable: u64,
 }
@@ -257,6 +262,7 @@ impl Shared {
             }
             Ok(_) if durable => {
                 self.undurable_bytes.fetch_sub(counted, Ordering::SeqCst);
+                self.retarget(&mut totals);
                 if let (Some(journal), Some(covered)) = (&self.journal, covers) {
                     lock(journal).remove_before(covered + 1);
                 }
@@ -295,10 +301,14 @@ impl Shared {
                     .map_err(engine)?;
             }
             let (out, changed) = edit(&mut w).map_err(engine)?;
-            if let Some(bound) = self.max_bytes {
-                let evicted = w.evict_to(bound).map_err(engine)?;
+            if self.max_bytes.is_some() {
+                let evicted = w.evict_to(totals.target).map_err(engine)?;
                 if evicted > 0 {
-                    tracing::debug!(evicted, bound, "memo-redb: evicted records over the bound");
+                    tracing::debug!(
+                        evicted,
+                        target = totals.target,
+                        "memo-redb: evicted records over the bound"
+                    );
                 }
             }
             (out, queued + u64::from(changed), w.live, w.next_seq)
@@ -314,6 +324,12 @@ impl Shared {
         };
         if durable {
             self.names.save(&txn, saved)?;
+            if self.max_bytes.is_some() {
+                // Measured before the commit, the pages include those that this interval's
+                // writes replaced, which redb reuses only after this commit: the peak.
+                let stats = txn.stats().map_err(engine)?;
+                totals.used = Some(stats.allocated_pages() * stats.page_size() as u64);
+            }
         }
         txn.commit().map_err(engine)?;
         self.invalidate();
@@ -332,6 +348,39 @@ impl Shared {
         };
         self.nondurable.store(totals.nondurable, Ordering::SeqCst);
         Ok(out)
+    }
+
+    /// Sets the eviction target so that the file stays within twice the size bound.
+    ///
+    /// redb grows its file by doubling it, and reuses a page freed after the last durable
+    /// commit only after the next one, so the file stays within twice the bound only while the
+    /// pages in use (records, B-tree overhead, the expiry index, pages awaiting reuse) fit in
+    /// the bound, or in the file once it is larger than the bound. Live
+    /// data is a fraction of those pages that depends on the records' sizes, so after each
+    /// durable commit the target scales the live data by the ratio measured at its peak (just
+    /// before the commit, while the pages it replaced are not yet reusable), keeping a quarter
+    /// of the budget as a margin: evicting in a burst replaces pages all over the tree, and
+    /// the measure lags one commit behind.
+    fn retarget(&self, totals: &mut Totals) {
+        let (Some(bound), Some(path)) = (self.max_bytes, &self.path) else {
+            return;
+        };
+        let Some(used) = totals.used.take() else {
+            return;
+        };
+        let Ok(file) = std::fs::metadata(path).map(|m| m.len()) else {
+            return;
+        };
+        // While the file is within the bound it may double once more; past it, it must not grow.
+        let budget = bound.max(file) / 4 * 3;
+        let live = totals.saved.live;
+        let target = if used == 0 || live == 0 {
+            bound
+        } else {
+            u64::try_from(u128::from(live) * u128::from(budget) / u128::from(used)).unwrap_or(bound)
+        };
+        // Never below an eighth of the bound: a store of a few huge records keeps at least one.
+        totals.target = target.clamp(bound / 8, bound);
     }
 
     /// Applies, in one durable commit, every journal entry on disk that the database may not
@@ -396,8 +445,8 @@ impl Shared {
                     }
                 }
             }
-            if let Some(bound) = self.max_bytes {
-                w.evict_to(bound).map_err(engine)?;
+            if self.max_bytes.is_some() {
+                w.evict_to(totals.target).map_err(engine)?;
             }
             (w.live, w.next_seq)
         };
@@ -435,17 +484,37 @@ impl Shared {
         }
         // Not MAX: that is the order of "never expires", and `now` is not NaN.
         let end = order(Some(now)) + 1;
-        self.write(self.immediate(), Some((journal::PURGE, "", end)), |w| {
+        let removed = self.write(self.immediate(), Some((journal::PURGE, "", end)), |w| {
             let removed = w.remove_expiring_before(end)?;
             Ok((removed, removed > 0))
-        })
+        })?;
+        self.churned(removed)?;
+        Ok(removed)
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        self.write(self.immediate(), Some((journal::DELETE, key, 0)), |w| {
+        let removed = self.write(self.immediate(), Some((journal::DELETE, key, 0)), |w| {
             let removed = w.remove(key)?;
             Ok((removed, removed))
-        })
+        })?;
+        self.churned(u64::from(removed))?;
+        Ok(removed)
+    }
+
+    /// Counts `removed` records toward the next durable commit, and makes it when they are due:
+    /// removing frees pages that redb reuses only after a durable commit, so a burst of deletes
+    /// grows the file as a burst of writes does. Each removal is counted as the two pages (the
+    /// record's and its index entry's) that it rewrites.
+    fn churned(&self, removed: u64) -> Result<()> {
+        if removed == 0 || self.immediate() {
+            return Ok(());
+        }
+        let added = removed.saturating_mul(2 * 4096);
+        let undurable = self.undurable_bytes.fetch_add(added, Ordering::SeqCst) + added;
+        if undurable >= self.durable_after {
+            self.write(true, None, nothing)?;
+        }
+        Ok(())
     }
 }
 
@@ -521,9 +590,11 @@ impl RedbStore {
             max_bytes,
             purge_every,
             durable_after: max_bytes
-                .map_or(64 << 20, |bound| (bound / 4).clamp(256 << 10, 64 << 20)),
+                .map_or(64 << 20, |bound| (bound / 32).clamp(64 << 10, 64 << 20)),
             totals: Mutex::new(Totals {
                 saved,
+                target: max_bytes.unwrap_or(u64::MAX),
+                used: None,
                 nondurable: 0,
             }),
             queue: Mutex::new(Queue::default()),
