@@ -40,7 +40,7 @@ pub(crate) enum RedbError {
         source: redb::Error,
     },
     #[error("the write queue is full while commits fail: {writes} writes wait")]
-    Refused { writes: usize },
+    Refused { writes: u64 },
     #[error(transparent)]
     Engine(#[from] redb::Error),
 }
@@ -85,6 +85,6 @@ pub(crate) fn replay(path: PathBuf, source: redb::Error) -> memo_core::Error {
 }
 
 /// The error for a write refused because failing commits filled the queue.
-pub(crate) fn refused(writes: usize) -> memo_core::Error {
+pub(crate) fn refused(writes: u64) -> memo_core::Error {
     RedbError::Refused { writes }.into()
 }

@@ -138,6 +138,18 @@ pub(crate) enum Found {
     Ours { entries: u64, torn: bool },
 }
 
+/// Whether the journal file at `path` belongs to the store's `table` (or holds no entry), from
+/// its header alone.
+///
+/// # Errors
+/// The file cannot be read.
+pub(crate) fn is_ours(path: &Path, table: &str) -> io::Result<bool> {
+    let expected = header(table);
+    let mut head = vec![0; expected.len()];
+    let got = read_up_to(&mut File::open(path)?, &mut head)?;
+    Ok(head[..got] == expected[..got])
+}
+
 /// Reads the journal file at `path` of the store's `table`, handing each intact entry to
 /// `apply` in order, and stopping at the first entry that is cut short or damaged.
 ///
@@ -333,12 +345,12 @@ impl Appender {
         self.generation
     }
 
-    /// Deletes the files of the generations before `generation`, which a durable commit covers.
-    pub(crate) fn remove_before(&mut self, generation: u64) {
-        if self.oldest < generation {
-            remove(&self.base, self.oldest..generation);
-            self.oldest = generation;
-        }
+    /// Forgets the generations before `generation`, which a durable commit covers; returns
+    /// those whose files the caller should delete (outside the lock, not to hold up writers).
+    pub(crate) fn covered_before(&mut self, generation: u64) -> std::ops::Range<u64> {
+        let covered = self.oldest..generation.max(self.oldest);
+        self.oldest = covered.end;
+        covered
     }
 }
 
@@ -493,6 +505,8 @@ mod tests {
                 torn: true
             }
         );
+        assert!(is_ours(&path(&base, 2), "memo").unwrap());
+        assert!(!is_ours(&path(&base, 1), "other").unwrap());
         remove(&base, 1..=10);
         assert!(generations(&base).unwrap().is_empty());
     }

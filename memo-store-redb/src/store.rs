@@ -105,6 +105,8 @@ struct Totals {
     target: u64,
     /// The bytes of the pages in use, measured by the last durable commit of a bounded store.
     used: Option<u64>,
+    /// Durable commits made, to measure the pages of only some of them.
+    durable_commits: u64,
     /// Writes committed since the last durable commit.
     nondurable: u64,
 }
@@ -263,8 +265,11 @@ impl Shared {
             Ok(_) if durable => {
                 self.undurable_bytes.fetch_sub(counted, Ordering::SeqCst);
                 self.retarget(&mut totals);
-                if let (Some(journal), Some(covered)) = (&self.journal, covers) {
-                    lock(journal).remove_before(covered + 1);
+                if let (Some(journal), Some(covered), Some(base)) =
+                    (&self.journal, covers, &self.path)
+                {
+                    let covered = lock(journal).covered_before(covered + 1);
+                    journal::remove(base, covered);
                 }
             }
             Ok(_) => {}
@@ -324,7 +329,11 @@ impl Shared {
         };
         if durable {
             self.names.save(&txn, saved)?;
-            if self.max_bytes.is_some() {
+            totals.durable_commits += 1;
+            // Each immediate write is a durable commit: measure only one in 64 of them.
+            if self.max_bytes.is_some()
+                && (!self.immediate() || totals.durable_commits.is_multiple_of(64))
+            {
                 // Measured before the commit, the pages include those that this interval's
                 // writes replaced, which redb reuses only after this commit: the peak.
                 let stats = txn.stats().map_err(engine)?;
@@ -399,8 +408,15 @@ impl Shared {
             .into_iter()
             .filter(|&g| current.is_none_or(|current| g < current))
             .partition(|&g| g <= totals.saved.journal);
-        // Left by a durable commit whose deletion of them did not reach the disk.
-        journal::remove(base, stale);
+        // Left by a durable commit whose deletion of them did not reach the disk; another
+        // table's journal files are left alone.
+        let table = &self.names.records;
+        journal::remove(
+            base,
+            stale
+                .into_iter()
+                .filter(|&g| journal::is_ours(&journal::path(base, g), table).unwrap_or(false)),
+        );
         if newer.is_empty() {
             return Ok(0);
         }
@@ -595,6 +611,7 @@ impl RedbStore {
                 saved,
                 target: max_bytes.unwrap_or(u64::MAX),
                 used: None,
+                durable_commits: 0,
                 nondurable: 0,
             }),
             queue: Mutex::new(Queue::default()),
@@ -738,15 +755,13 @@ impl Store for RedbStore {
             // the next commit drops it.
             return s.delete(key).map(|_| ());
         }
+        if s.queue().refuses() && s.write(false, None, nothing).is_err() {
+            // Commits keep failing and the queue is full: refuse rather than hold more.
+            s.refused_writes.fetch_add(1, Ordering::Relaxed);
+            return Err(error::refused(s.queued.load(Ordering::SeqCst)));
+        }
         let (seq, full) = {
             let mut queue = s.queue();
-            if queue.refuses() {
-                drop(queue);
-                s.refused_writes.fetch_add(1, Ordering::Relaxed);
-                // Commits keep failing: try once more, then refuse this write.
-                s.write(false, None, nothing)?;
-                return Err(error::refused(s.queued.load(Ordering::SeqCst) as usize));
-            }
             let seq = s
                 .journal
                 .as_ref()

@@ -168,3 +168,23 @@ fn a_sigkilled_static_memoizer_loses_no_acknowledged_write() {
         "the kills left writes for the journal to replay"
     );
 }
+
+#[test]
+fn a_journal_is_replayed_only_into_its_own_table() {
+    use memo_core::{Record, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tables.redb");
+    let a = RedbStore::builder(&file).table("a").build().unwrap();
+    a.set("k", Record::new(1.0, None, vec![1])).unwrap();
+    assert_eq!(a.pending_writes(), 1);
+    let killed = crate::model::copy_as_killed(&file, dir.path(), 0);
+    drop(a);
+
+    let b = RedbStore::builder(&killed).table("b").build().unwrap();
+    assert_eq!(b.get("k").unwrap(), None, "table a's journal is not b's");
+    assert_eq!(b.stats().replayed_writes, 0);
+    drop(b);
+    let a = RedbStore::builder(&killed).table("a").build().unwrap();
+    assert_eq!(a.stats().replayed_writes, 1);
+    assert_eq!(a.get("k").unwrap(), Some(Record::new(1.0, None, vec![1])));
+}

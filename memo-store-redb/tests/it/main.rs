@@ -4,6 +4,7 @@
 mod bound;
 mod crash;
 mod exit;
+mod failing_commits;
 mod model;
 mod options;
 mod process;

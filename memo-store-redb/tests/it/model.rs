@@ -68,7 +68,7 @@ fn open(file: &Path, bound: Option<u64>, mode: Mode) -> RedbStore {
 
 /// Copies the database file and its journal files into a new directory under `dir`, as they
 /// are now: what the disk holds when a process is killed (the page cache survives a kill).
-fn copy_as_killed(file: &Path, dir: &Path, n: usize) -> PathBuf {
+pub(crate) fn copy_as_killed(file: &Path, dir: &Path, n: usize) -> PathBuf {
     let target = dir.join(format!("killed-{n}"));
     std::fs::create_dir(&target).unwrap();
     let name = file.file_name().unwrap().to_str().unwrap();
