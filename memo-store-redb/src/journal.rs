@@ -3,7 +3,7 @@
 //!
 //! The journal is a sequence of generation files, `<database file>.journal.<generation>`. Each
 //! starts with a header naming the store's table, then holds entries:
-//! `[u64 body length][u32 CRC-32C of the length and body][body]`, the body being
+//! `[u64 body length][u64 xxh3 of the body, seeded with its length][body]`, the body being
 //! `[u8 op][u64 ordered expiry][u64 key length][key][encoded record]`. Writers append entries to
 //! an in-memory buffer under the write queue's lock (so the journal's order is the queue's) and
 //! the first of them to reach the file writes everyone's entries in one `write(2)` (group commit);
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// The first bytes of every journal file.
 const MAGIC: &[u8; 8] = b"memojnl1";
 /// An entry's length and checksum.
-const ENTRY_HEAD: usize = 12;
+const ENTRY_HEAD: usize = 16;
 
 pub(crate) const SET: u8 = 1;
 pub(crate) const DELETE: u8 = 2;
@@ -50,17 +50,14 @@ pub(crate) fn encode(buf: &mut Vec<u8>, op: u8, key: &str, expiry: u64, record: 
     let start = buf.len();
     buf.reserve(ENTRY_HEAD + body);
     buf.extend_from_slice(&(body as u64).to_le_bytes());
-    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&[0; 8]);
     buf.push(op);
     buf.extend_from_slice(&expiry.to_le_bytes());
     buf.extend_from_slice(&(key.len() as u64).to_le_bytes());
     buf.extend_from_slice(key.as_bytes());
     buf.extend_from_slice(record);
-    let crc = crc32c(
-        crc32c(!0, &buf[start..start + 8]),
-        &buf[start + ENTRY_HEAD..],
-    );
-    buf[start + 8..start + ENTRY_HEAD].copy_from_slice(&(!crc).to_le_bytes());
+    let sum = checksum(body as u64, &buf[start + ENTRY_HEAD..]);
+    buf[start + 8..start + ENTRY_HEAD].copy_from_slice(&sum.to_le_bytes());
     buf.len() - start
 }
 
@@ -92,9 +89,15 @@ fn header(table: &str) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&(table.len() as u64).to_le_bytes());
     out.extend_from_slice(table.as_bytes());
-    let crc = !crc32c(!0, &out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    let sum = checksum(0, &out);
+    out.extend_from_slice(&sum.to_le_bytes());
     out
+}
+
+/// The checksum of `bytes`, seeded with `seed` (an entry's length, so that a damaged length
+/// fails the check too).
+fn checksum(seed: u64, bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(bytes, seed)
 }
 
 /// The journal file of generation `generation` for the database file `base`.
@@ -196,7 +199,7 @@ pub(crate) fn read<E: From<io::Error>>(
             return torn;
         }
         left -= ENTRY_HEAD as u64;
-        let (len, crc) = entry.split_at(8);
+        let (len, sum) = entry.split_at(8);
         let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
         // A damaged length must not make us allocate more than the file holds.
         if len > left {
@@ -205,8 +208,7 @@ pub(crate) fn read<E: From<io::Error>>(
         body.resize(usize::try_from(len).map_err(io::Error::other)?, 0);
         reader.read_exact(&mut body)?;
         left -= len;
-        let sum = !crc32c(crc32c(!0, &entry[..8]), &body);
-        if sum.to_le_bytes() != crc {
+        if checksum(len, &body).to_le_bytes() != sum {
             return torn;
         }
         let Some(op) = parse(&body) else {
@@ -354,42 +356,9 @@ impl Appender {
     }
 }
 
-/// CRC-32C (Castagnoli), without the final inversion so that it can be continued.
-fn crc32c(mut crc: u32, bytes: &[u8]) -> u32 {
-    for &byte in bytes {
-        crc = TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    crc
-}
-
-const TABLE: [u32; 256] = {
-    let mut table = [0; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc32c_matches_the_standard_check_value() {
-        assert_eq!(!crc32c(!0, b"123456789"), 0xE306_9283);
-    }
 
     fn write(dir: &Path, entries: &[(u8, &str, &[u8])]) -> (PathBuf, Vec<u8>) {
         let base = dir.join("j.redb");
@@ -442,6 +411,10 @@ mod tests {
             )
         );
         let last = ENTRY_HEAD + 1 + 16 + 1 + 5;
+        assert_eq!(
+            full.len(),
+            header("memo").len() + 3 * (ENTRY_HEAD + 17) + 4 + 1 + 6
+        );
         for cut in 1..last {
             fs::write(&file, &full[..full.len() - cut]).unwrap();
             let (read, keys) = keys(&file, "memo");

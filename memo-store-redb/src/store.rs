@@ -383,10 +383,17 @@ impl Shared {
         // While the file is within the bound it may double once more; past it, it must not grow.
         let budget = bound.max(file) / 4 * 3;
         let live = totals.saved.live;
-        let target = if used == 0 || live == 0 {
+        let scaled = if used == 0 || live == 0 {
             bound
         } else {
             u64::try_from(u128::from(live) * u128::from(budget) / u128::from(used)).unwrap_or(bound)
+        };
+        // Lowered only when the pages exceed the budget: while deletes free pages that are not
+        // yet reusable, the ratio dips without the file being at risk.
+        let target = if used > budget {
+            scaled
+        } else {
+            scaled.max(totals.target)
         };
         // Never below an eighth of the bound: a store of a few huge records keeps at least one.
         totals.target = target.clamp(bound / 8, bound);
