@@ -45,19 +45,17 @@ fn write_then_end(how: &str) {
     }
 }
 
-/// Opens `file` in this process and checks that every key in `0..n` is a hit.
-fn assert_every_key_hits(file: &std::path::Path, n: u64) -> RedbStore {
+/// Opens `file` in this process and checks that every key of `indices` is a hit.
+fn assert_every_key_hits(file: &std::path::Path, indices: &[u64]) -> RedbStore {
     let store = Arc::new(RedbStore::open(file).expect("reopen"));
     let memo = Memoizer::new(store.clone());
-    for i in 0..n {
+    for &i in indices {
         let value: u64 = memo
-            .get(&key(i), || {
-                panic!("key {i} of {n} was lost and is computed again")
-            })
+            .get(&key(i), || panic!("key {i} was lost and is computed again"))
             .unwrap();
         assert_eq!(value, i * i);
     }
-    assert_eq!(memo.stats().hits, n);
+    assert_eq!(memo.stats().hits, indices.len() as u64);
     drop(memo);
     crate::assert_consistent(&store);
     Arc::into_inner(store).expect("the last handle")
@@ -83,7 +81,7 @@ fn ended_child_loses_nothing(test: &str, how: &str) {
     let pending: u64 = crate::process::line(&stdout, "pending: ").parse().unwrap();
     // The writes were not durable in the database when the child ended: the journal kept them.
     assert_eq!(pending, N, "{stdout}");
-    let store = assert_every_key_hits(&file, N);
+    let store = assert_every_key_hits(&file, &(0..N).collect::<Vec<_>>());
     assert_eq!(store.stats().replayed_writes, N);
 }
 
@@ -103,23 +101,39 @@ fn a_static_memoizer_calling_process_exit_loses_nothing() {
     );
 }
 
-/// The child: computes keys from `MEMO_REDB_TEST_START` on until killed, printing `acked i`
-/// after each.
+/// Threads of the killed writer; thread `t` computes the keys `t * SPAN + i`.
+const THREADS: u64 = 4;
+const SPAN: u64 = 1_000_000;
+
+/// The child: each thread computes its keys from its start in `MEMO_REDB_TEST_START` on until
+/// the process is killed, printing `acked t i` after each.
 fn compute_until_killed() -> ! {
-    let start: u64 = std::env::var("MEMO_REDB_TEST_START")
+    let starts: Vec<u64> = std::env::var("MEMO_REDB_TEST_START")
         .unwrap()
-        .parse()
-        .unwrap();
-    for i in start.. {
-        compute(i);
-        println!("acked {i}");
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let start = starts[t as usize];
+            std::thread::spawn(move || {
+                for i in start.. {
+                    compute(t * SPAN + i);
+                    println!("acked {t} {i}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        let _ = thread.join();
     }
     unreachable!("keys run out")
 }
 
-/// The key a line of the writer acknowledges; `None` for the test harness's own lines.
-fn acked_in(line: &str) -> Option<u64> {
-    line.strip_prefix("acked ").map(|n| n.parse().unwrap())
+/// The thread and key a line of the writer acknowledges; `None` for the harness's own lines.
+fn acked_in(line: &str) -> Option<(usize, u64)> {
+    let (t, i) = line.strip_prefix("acked ")?.split_once(' ')?;
+    Some((t.parse().unwrap(), i.parse().unwrap()))
 }
 
 #[test]
@@ -130,23 +144,26 @@ fn a_sigkilled_static_memoizer_loses_no_acknowledged_write() {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("killed.redb");
-    let mut acked = 0_u64;
+    // Per thread, the keys below this are acknowledged.
+    let mut acked = [0_u64; THREADS as usize];
     let mut replayed = 0;
     for round in 0..6_u64 {
+        let starts: Vec<String> = acked.iter().map(u64::to_string).collect();
         let mut writer = child(TEST, "writer", &file)
-            .env("MEMO_REDB_TEST_START", acked.to_string())
+            .env("MEMO_REDB_TEST_START", starts.join(","))
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
-        // Kill at a different point each round, some rounds mid-burst, within the interval.
+        // Kill at a different point each round, within the one-second interval.
         let wait_for = 1 + round * 97 % 400;
-        let mut last = None;
+        let mut seen = 0;
         for line in lines.by_ref() {
-            let Some(n) = acked_in(&line.unwrap()) else {
+            let Some((t, i)) = acked_in(&line.unwrap()) else {
                 continue;
             };
-            last = Some(n);
-            if n + 1 >= acked + wait_for {
+            acked[t] = acked[t].max(i + 1);
+            seen += 1;
+            if seen >= wait_for {
                 break;
             }
         }
@@ -154,14 +171,19 @@ fn a_sigkilled_static_memoizer_loses_no_acknowledged_write() {
         writer.wait().unwrap();
         // Lines printed before the kill acknowledge writes too.
         for line in lines {
-            if let Some(n) = acked_in(&line.unwrap()) {
-                last = Some(n);
+            if let Some((t, i)) = acked_in(&line.unwrap()) {
+                acked[t] = acked[t].max(i + 1);
             }
         }
-        acked = last.expect("the writer acknowledged writes") + 1;
-        let store = assert_every_key_hits(&file, acked);
+        let keys: Vec<u64> = (0..THREADS)
+            .flat_map(|t| (0..acked[t as usize]).map(move |i| t * SPAN + i))
+            .collect();
+        let store = assert_every_key_hits(&file, &keys);
         replayed += store.stats().replayed_writes;
-        println!("round {round}: {acked} keys acknowledged, all hit");
+        println!(
+            "round {round}: {} keys acknowledged by {THREADS} threads, all hit",
+            keys.len()
+        );
     }
     assert!(
         replayed > 0,
