@@ -210,3 +210,59 @@ fn a_journal_is_replayed_only_into_its_own_table() {
     assert_eq!(a.stats().replayed_writes, 1);
     assert_eq!(a.get("k").unwrap(), Some(Record::new(1.0, None, vec![1])));
 }
+
+#[test]
+fn a_journal_left_by_a_kill_is_replayed_under_any_durability_and_then_deleted() {
+    use memo_core::{Record, Store};
+    use memo_store_redb::Durability;
+    let journals = |file: &std::path::Path| {
+        let prefix = format!("{}.journal.", file.file_name().unwrap().to_str().unwrap());
+        std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(&prefix)
+            })
+            .count()
+    };
+    for (n, durability) in [
+        Durability::Immediate,
+        Durability::queued(Duration::from_secs(3600)),
+        Durability::journaled(Duration::from_secs(3600)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("any.redb");
+        let store = RedbStore::open(&file).unwrap();
+        store.set("kept", Record::new(1.0, None, vec![1])).unwrap();
+        store.set("gone", Record::new(1.0, None, vec![2])).unwrap();
+        assert!(store.delete("gone").unwrap());
+        assert_eq!(journals(&file), 1, "the writes are journaled");
+        let killed = crate::model::copy_as_killed(&file, dir.path(), n);
+        drop(store);
+        assert_eq!(journals(&file), 0, "a clean drop leaves no journal");
+
+        let reopened = RedbStore::builder(&killed)
+            .durability(durability)
+            .build()
+            .unwrap();
+        assert_eq!(reopened.stats().replayed_writes, 3, "{durability:?}");
+        assert_eq!(journals(&killed), 0, "replayed journals are deleted");
+        assert_eq!(
+            reopened.get("kept").unwrap(),
+            Some(Record::new(1.0, None, vec![1]))
+        );
+        assert_eq!(
+            reopened.get("gone").unwrap(),
+            None,
+            "the delete is replayed"
+        );
+        crate::assert_consistent(&reopened);
+    }
+}
