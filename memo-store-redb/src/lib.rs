@@ -2,9 +2,10 @@
 
 mod builder;
 mod error;
+mod journal;
 mod queue;
 mod store;
 mod tables;
 
 pub use builder::{Durability, RedbStoreBuilder};
-pub use store::RedbStore;
+pub use store::{RedbStats, RedbStore};

@@ -1,8 +1,10 @@
-//! Integration tests of `RedbStore`: the conformance kit, real child processes (crashes,
+//! Integration tests of `RedbStore`: the conformance kit, real child processes (crashes, exits,
 //! reopening, a second opener), purging, the size bound and the options.
 
 mod bound;
 mod crash;
+mod exit;
+mod failing_commits;
 mod model;
 mod options;
 mod process;
