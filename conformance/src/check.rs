@@ -54,7 +54,12 @@ impl Rules {
 ///
 /// # Errors
 /// A failed case saying what came back and what was expected.
-pub fn check_read(key: &str, got: Option<&Record>, expected: Option<&Record>, rules: Rules) -> Case {
+pub fn check_read(
+    key: &str,
+    got: Option<&Record>,
+    expected: Option<&Record>,
+    rules: Rules,
+) -> Case {
     match (got, expected) {
         (None, None) => Ok(()),
         (Some(got), Some(expected)) if got == expected => Ok(()),
@@ -198,7 +203,9 @@ fn runner(harness: &Harness) -> TestRunner {
         0 => 30_000,
         set => set,
     };
-    let rng_seed = harness.fixed_seed().map_or(defaults.rng_seed, RngSeed::Fixed);
+    let rng_seed = harness
+        .fixed_seed()
+        .map_or(defaults.rng_seed, RngSeed::Fixed);
     TestRunner::new(Config {
         cases: harness.case_count(),
         failure_persistence: None,
@@ -505,7 +512,10 @@ pub fn distinct_keys_keep_their_records(store: &dyn Store, rules: Rules, keys: &
     for i in 0..keys.len() {
         let deleted = call("delete", store.delete(&keys[i]))?;
         if !deleted && !rules.lossy {
-            return Err(fail(format!("delete({}) returned false", show_key(&keys[i]))));
+            return Err(fail(format!(
+                "delete({}) returned false",
+                show_key(&keys[i])
+            )));
         }
         present[i] = false;
         for (j, key) in keys.iter().enumerate() {

@@ -26,6 +26,7 @@ pub struct Harness {
     lossy: Option<bool>,
     cases: u32,
     seed: Option<u64>,
+    many: usize,
 }
 
 #[derive(Clone)]
@@ -47,6 +48,7 @@ impl std::fmt::Debug for Harness {
             .field("lossy", &self.lossy)
             .field("cases", &self.cases)
             .field("seed", &self.seed)
+            .field("many", &self.many)
             .finish()
     }
 }
@@ -101,6 +103,7 @@ impl Harness {
             lossy: None,
             cases: 64,
             seed: None,
+            many: crate::properties::MANY,
         }
     }
 
@@ -126,6 +129,24 @@ impl Harness {
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
+    }
+
+    /// How many records [`thousands_of_records_are_all_kept`] holds at once (default
+    /// [`MANY`], 2,048). Lower it only for a harness whose every write waits for the disk, and
+    /// keep the default in another harness of the same engine: the count-based faults it
+    /// catches do not depend on durability.
+    ///
+    /// [`thousands_of_records_are_all_kept`]: crate::properties::thousands_of_records_are_all_kept
+    /// [`MANY`]: crate::properties::MANY
+    #[must_use]
+    pub fn many(mut self, records: usize) -> Self {
+        self.many = records;
+        self
+    }
+
+    /// How many records the thousands property holds at once.
+    pub fn many_count(&self) -> usize {
+        self.many
     }
 
     /// The seed of the random cases, when fixed.

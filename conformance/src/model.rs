@@ -115,7 +115,13 @@ pub fn ops(keys: usize, reopen: bool) -> impl Strategy<Value = Vec<Op>> {
 ///
 /// # Errors
 /// A failed case when the answers differ, or a reopen fails.
-pub fn apply(fixture: &mut Fixture, rules: Rules, model: &mut Model, keys: &[String], op: &Op) -> Case {
+pub fn apply(
+    fixture: &mut Fixture,
+    rules: Rules,
+    model: &mut Model,
+    keys: &[String],
+    op: &Op,
+) -> Case {
     if let Op::Reopen = op {
         return fixture.reopen().map_err(fail);
     }

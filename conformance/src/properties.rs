@@ -23,11 +23,11 @@ use proptest::prelude::*;
 
 use memo_core::{Error, Record, Store};
 
+use crate::check::brief;
 use crate::check::{
     Case, Rules, call, check_read, check_ttl, distinct_keys_keep_their_records, fail, fresh_case,
     now, reason, run, run_once, show_key, show_record,
 };
-use crate::check::brief;
 use crate::model::{self, Model, Op};
 use crate::strategy::{self, awkward_records, noise};
 use crate::{Harness, Verdict};
@@ -37,15 +37,36 @@ mod keys;
 /// Every store property with its name, in the order [`suite!`](crate::suite) runs them: for a
 /// harness of one's own that runs them in a loop, or a report over many stores.
 pub const ALL: &[(&str, fn(&Harness) -> Verdict)] = &[
-    ("get_after_set_returns_same_record", get_after_set_returns_same_record),
-    ("read_lends_the_record_get_returns", read_lends_the_record_get_returns),
-    ("set_overwrites_previous_record", set_overwrites_previous_record),
-    ("delete_returns_true_then_false", delete_returns_true_then_false),
+    (
+        "get_after_set_returns_same_record",
+        get_after_set_returns_same_record,
+    ),
+    (
+        "read_lends_the_record_get_returns",
+        read_lends_the_record_get_returns,
+    ),
+    (
+        "set_overwrites_previous_record",
+        set_overwrites_previous_record,
+    ),
+    (
+        "delete_returns_true_then_false",
+        delete_returns_true_then_false,
+    ),
     ("get_after_delete_is_none", get_after_delete_is_none),
-    ("delete_of_absent_key_is_false", delete_of_absent_key_is_false),
+    (
+        "delete_of_absent_key_is_false",
+        delete_of_absent_key_is_false,
+    ),
     ("any_string_key_works", any_string_key_works),
-    ("keys_that_are_prefixes_never_collide", keys_that_are_prefixes_never_collide),
-    ("keys_differing_in_case_stay_apart", keys_differing_in_case_stay_apart),
+    (
+        "keys_that_are_prefixes_never_collide",
+        keys_that_are_prefixes_never_collide,
+    ),
+    (
+        "keys_differing_in_case_stay_apart",
+        keys_differing_in_case_stay_apart,
+    ),
     (
         "keys_differing_in_unicode_normalisation_stay_apart",
         keys_differing_in_unicode_normalisation_stay_apart,
@@ -59,18 +80,36 @@ pub const ALL: &[(&str, fn(&Harness) -> Verdict)] = &[
         keys_differing_in_surrounding_white_space_stay_apart,
     ),
     ("nul_never_ends_a_key", nul_never_ends_a_key),
-    ("keys_sharing_a_long_prefix_stay_apart", keys_sharing_a_long_prefix_stay_apart),
-    ("thousands_of_records_are_all_kept", thousands_of_records_are_all_kept),
+    (
+        "keys_sharing_a_long_prefix_stay_apart",
+        keys_sharing_a_long_prefix_stay_apart,
+    ),
+    (
+        "thousands_of_records_are_all_kept",
+        thousands_of_records_are_all_kept,
+    ),
     ("values_up_to_16_mib_work", values_up_to_16_mib_work),
     ("ttl_never_over_reports", ttl_never_over_reports),
     (
         "native_expiry_never_removes_a_record_early",
         native_expiry_never_removes_a_record_early,
     ),
-    ("concurrent_threads_keep_written_records", concurrent_threads_keep_written_records),
-    ("scan_returns_exactly_the_matching_keys", scan_returns_exactly_the_matching_keys),
-    ("purge_expired_removes_only_expired_records", purge_expired_removes_only_expired_records),
-    ("random_operations_match_a_model", random_operations_match_a_model),
+    (
+        "concurrent_threads_keep_written_records",
+        concurrent_threads_keep_written_records,
+    ),
+    (
+        "scan_returns_exactly_the_matching_keys",
+        scan_returns_exactly_the_matching_keys,
+    ),
+    (
+        "purge_expired_removes_only_expired_records",
+        purge_expired_removes_only_expired_records,
+    ),
+    (
+        "random_operations_match_a_model",
+        random_operations_match_a_model,
+    ),
     ("reopen_keeps_every_record", reopen_keeps_every_record),
 ];
 
@@ -733,9 +772,8 @@ pub fn random_operations_match_a_model(harness: &Harness) -> Verdict {
             let rules = Rules::of(harness, &*fixture.store());
             let mut model = Model::new();
             for (step, op) in ops.iter().enumerate() {
-                model::apply(&mut fixture, rules, &mut model, &keys, op).map_err(|e| {
-                    fail(format!("at step {step} ({}): {}", brief(op), reason(&e)))
-                })?;
+                model::apply(&mut fixture, rules, &mut model, &keys, op)
+                    .map_err(|e| fail(format!("at step {step} ({}): {}", brief(op), reason(&e))))?;
             }
             model
                 .check(&*fixture.store(), rules)
@@ -819,12 +857,9 @@ pub fn reopen_keeps_every_record(harness: &Harness) -> Verdict {
                 call("flush", store.flush())?;
             }
             fixture.reopen().map_err(fail)?;
-            model.check(&*fixture.store(), rules).map_err(|e| {
-                fail(format!(
-                    "after a flush and a second reopen: {}",
-                    reason(&e)
-                ))
-            })
+            model
+                .check(&*fixture.store(), rules)
+                .map_err(|e| fail(format!("after a flush and a second reopen: {}", reason(&e))))
         },
     )
 }

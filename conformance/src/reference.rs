@@ -198,12 +198,21 @@ mod tests {
     fn snapshot_round_trips_and_rejects_a_cut_file() {
         let mut records = BTreeMap::new();
         records.insert(String::new(), Record::new(f64::NAN, None, vec![1]));
-        records.insert("a\0é".to_owned(), Record::new(1.0, Some(2.0), vec![]).with_etag(vec![3]));
+        records.insert(
+            "a\0é".to_owned(),
+            Record::new(1.0, Some(2.0), vec![]).with_etag(vec![3]),
+        );
         let bytes = encode_snapshot(&records);
         let back = decode_snapshot(&bytes).unwrap();
-        assert_eq!(back.keys().collect::<Vec<_>>(), records.keys().collect::<Vec<_>>());
+        assert_eq!(
+            back.keys().collect::<Vec<_>>(),
+            records.keys().collect::<Vec<_>>()
+        );
         assert_eq!(back["a\0é"], records["a\0é"]);
         assert!(back[""].created.is_nan());
-        assert!(matches!(decode_snapshot(&bytes[..bytes.len() - 1]), Err(Error::Codec(_))));
+        assert!(matches!(
+            decode_snapshot(&bytes[..bytes.len() - 1]),
+            Err(Error::Codec(_))
+        ));
     }
 }

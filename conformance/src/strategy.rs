@@ -31,7 +31,12 @@ pub fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// A record of these fields.
-pub fn assemble(created: f64, expiry: Option<f64>, etag: Option<Vec<u8>>, value: Vec<u8>) -> Record {
+pub fn assemble(
+    created: f64,
+    expiry: Option<f64>,
+    etag: Option<Vec<u8>>,
+    value: Vec<u8>,
+) -> Record {
     let record = Record::new(created, expiry, value);
     match etag {
         Some(etag) => record.with_etag(etag),
@@ -129,7 +134,12 @@ pub fn awkward_records() -> Vec<Record> {
         Record::new(1.7e9, None, vec![0xFF; 4096]),
         Record::new(subnormal, Some(f64::from_bits(u64::MAX)), b"v".to_vec())
             .with_etag(vec![0xFF; 64]),
-        Record::new(SystemClock.now(), Some(SystemClock.now() + 3600.0), b"in an hour".to_vec()).with_etag(vec![1]),
+        Record::new(
+            SystemClock.now(),
+            Some(SystemClock.now() + 3600.0),
+            b"in an hour".to_vec(),
+        )
+        .with_etag(vec![1]),
     ]
 }
 

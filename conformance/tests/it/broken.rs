@@ -250,9 +250,17 @@ fn unavailable_harness_fails_only_under_ci() {
 /// Checks that a broken store fails `property`, with a message that names the rule, the store
 /// and `both` keys that met, in a few hundred characters.
 #[track_caller]
-fn conflates(property: fn(&Harness) -> Verdict, name: &str, store: fn() -> MapsKeys, both: [&str; 2]) {
+fn conflates(
+    property: fn(&Harness) -> Verdict,
+    name: &str,
+    store: fn() -> MapsKeys,
+    both: [&str; 2],
+) {
     let why = failure(property, &Harness::new(store));
-    assert!(why.starts_with(&format!("{name} does not hold for the ")), "{why}");
+    assert!(
+        why.starts_with(&format!("{name} does not hold for the ")),
+        "{why}"
+    );
     assert!(why.contains(&format!("store: ")), "{why}");
     for key in both {
         assert!(why.contains(key), "{key} in {why}");
@@ -334,7 +342,9 @@ fn a_cut_key_with_its_length_fails_the_long_prefix_rule() {
         &Harness::new(MapsKeys::key_limit),
     );
     assert!(
-        why.starts_with("keys_sharing_a_long_prefix_stay_apart does not hold for the key-limit store"),
+        why.starts_with(
+            "keys_sharing_a_long_prefix_stay_apart does not hold for the key-limit store"
+        ),
         "{why}"
     );
     assert!(why.contains("... (251 bytes)"), "{why}");
@@ -344,9 +354,14 @@ fn a_cut_key_with_its_length_fails_the_long_prefix_rule() {
 
 #[test]
 fn a_store_that_keeps_only_dozens_fails_the_thousands_rule() {
-    let why = failure(thousands_of_records_are_all_kept, &Harness::new(|| KeepsFirst::new(48)));
+    let why = failure(
+        thousands_of_records_are_all_kept,
+        &Harness::new(|| KeepsFirst::new(48)),
+    );
     assert!(
-        why.starts_with("thousands_of_records_are_all_kept does not hold for the keeps-first store"),
+        why.starts_with(
+            "thousands_of_records_are_all_kept does not hold for the keeps-first store"
+        ),
         "{why}"
     );
     assert!(
@@ -493,9 +508,16 @@ fn every_rule_is_the_only_one_to_catch_some_broken_store() {
         .map(|(name, _)| *name)
         .filter(|name| !alone.contains(name) && !SHARED.contains(name))
         .collect();
-    assert_eq!(missing, Vec::<&str>::new(), "rules no broken store needs alone");
+    assert_eq!(
+        missing,
+        Vec::<&str>::new(),
+        "rules no broken store needs alone"
+    );
     for name in SHARED {
-        assert!(!alone.contains(name), "{name} has a store of its own now: drop it from SHARED");
+        assert!(
+            !alone.contains(name),
+            "{name} has a store of its own now: drop it from SHARED"
+        );
     }
 }
 

@@ -166,7 +166,10 @@ impl Store for OverReportsTtl {
         self.0.delete(key)
     }
     fn ttl(&self, key: &str) -> Result<Option<Duration>> {
-        Ok(self.0.ttl(key)?.map(|left| left.saturating_add(Duration::from_secs(1))))
+        Ok(self
+            .0
+            .ttl(key)?
+            .map(|left| left.saturating_add(Duration::from_secs(1))))
     }
 }
 
@@ -342,7 +345,9 @@ impl MapsKeys {
 
     /// Windows file names: trailing dots and spaces are dropped.
     pub(crate) fn windows_names() -> Self {
-        Self::new("windows-names", |key| key.trim_end_matches(['.', ' ']).to_owned())
+        Self::new("windows-names", |key| {
+            key.trim_end_matches(['.', ' ']).to_owned()
+        })
     }
 
     /// An SQL `CHAR`/PAD SPACE comparison: trailing spaces do not count.
@@ -352,7 +357,9 @@ impl MapsKeys {
 
     /// A C-string engine: a key ends at its first NUL.
     pub(crate) fn c_string() -> Self {
-        Self::new("c-string", |key| key.split('\0').next().unwrap_or_default().to_owned())
+        Self::new("c-string", |key| {
+            key.split('\0').next().unwrap_or_default().to_owned()
+        })
     }
 
     /// A key-size limit met by keeping the first 250 bytes and the length of a longer key.
