@@ -163,6 +163,18 @@ where
     }
 }
 
+/// Runs `property` on `harness` and panics with its account when it fails: the body of a
+/// `#[test]` for a property of one's own.
+///
+/// # Panics
+/// When the property does not hold, with its account as the message.
+#[track_caller]
+pub fn assert_holds(property: fn(&Harness) -> Verdict, harness: &Harness) {
+    if let Err(why) = property(harness) {
+        panic!("{why}");
+    }
+}
+
 /// Runs `test` once on a fresh store of `harness`, and words its failure as [`run`] does.
 ///
 /// # Errors
@@ -244,13 +256,16 @@ pub fn now() -> f64 {
     SystemClock.now()
 }
 
-/// A key for a message: keys over 48 characters show their first 24 and their length.
+/// A key for a message: keys over 48 characters show their first 24 and last 8, and their
+/// length, so two long keys that differ near the end still read apart.
 pub fn show_key(key: &str) -> String {
-    if key.chars().count() <= 48 {
+    let count = key.chars().count();
+    if count <= 48 {
         format!("{key:?}")
     } else {
         let head: String = key.chars().take(24).collect();
-        format!("{head:?}... ({} bytes)", key.len())
+        let tail: String = key.chars().skip(count - 8).collect();
+        format!("{head:?}...{tail:?} ({} bytes)", key.len())
     }
 }
 
@@ -279,8 +294,8 @@ pub fn show_record(record: Option<&Record>) -> String {
 }
 
 /// Any value for a message, bounded: its `Debug` text with every string over 48 characters cut
-/// to its first 24 (plus its length in bytes) and every list over 16 items cut to its first 8
-/// (plus its length), and the whole cut at 2,000 characters. A 4 KiB key or a 16 MiB value
+/// to its first 24 and last 8 (plus its length in bytes) and every list over 16 items cut to its
+/// first 8 (plus its length), and the whole cut at 2,000 characters. A 4 KiB key or a 16 MiB value
 /// prints as a few dozen characters.
 pub fn brief(value: &dyn Debug) -> String {
     const TOTAL: usize = 2000;
@@ -317,7 +332,9 @@ fn abbreviate(text: &str) -> String {
                 if !hidden(&lists) {
                     if literal.chars > STRING {
                         out.extend(&chars[i..literal.head_end]);
-                        out.push_str(&format!("\"... ({} bytes)", literal.bytes));
+                        out.push_str("\"...\"");
+                        out.extend(&chars[literal.tail_start..literal.end]);
+                        out.push_str(&format!(" ({} bytes)", literal.bytes));
                     } else {
                         out.extend(&chars[i..literal.end]);
                     }
@@ -391,17 +408,26 @@ struct Literal {
     end: usize,
     /// The index after its first [`KEPT_CHARS`] characters (escapes count as one).
     head_end: usize,
+    /// The index of its last [`TAIL_CHARS`] characters.
+    tail_start: usize,
     chars: usize,
     bytes: usize,
 }
 
 const KEPT_CHARS: usize = 24;
+const TAIL_CHARS: usize = 8;
 
 /// The string literal starting at `chars[start]` (a `"`), measured once unescaped.
 fn string_literal(chars: &[char], start: usize) -> Literal {
     let mut i = start + 1;
     let (mut len_chars, mut len_bytes, mut head_end) = (0, 0, None);
+    // Where each of the last few characters starts, to show the literal's end.
+    let mut starts = std::collections::VecDeque::with_capacity(TAIL_CHARS);
     while i < chars.len() && chars[i] != '"' {
+        if starts.len() == TAIL_CHARS {
+            starts.pop_front();
+        }
+        starts.push_back(i);
         let unescaped = if chars[i] == '\\' && i + 1 < chars.len() {
             i += 1;
             match chars[i] {
@@ -434,6 +460,7 @@ fn string_literal(chars: &[char], start: usize) -> Literal {
     Literal {
         end,
         head_end: head_end.unwrap_or(end),
+        tail_start: starts.front().copied().unwrap_or(i),
         chars: len_chars,
         bytes: len_bytes,
     }
@@ -613,7 +640,7 @@ mod tests {
         let long = ("k".repeat(4096), vec![7_u8; 5000], "short", vec![1, 2, 3]);
         let text = brief(&long);
         assert!(text.len() < 200, "{text}");
-        assert!(text.contains("... (4096 bytes)"), "{text}");
+        assert!(text.contains("\"...\"kkkkkkkk\" (4096 bytes)"), "{text}");
         assert!(text.contains("... (5000 items)]"), "{text}");
         assert!(text.contains("\"short\""), "{text}");
         assert!(text.contains("[1, 2, 3]"), "{text}");

@@ -120,7 +120,5 @@ macro_rules! __property_tests {
 #[doc(hidden)]
 #[track_caller]
 pub fn __check(harness: fn() -> Harness, property: fn(&Harness) -> Verdict) {
-    if let Err(why) = property(&harness()) {
-        panic!("{why}");
-    }
+    check::assert_holds(property, &harness());
 }

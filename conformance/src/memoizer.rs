@@ -724,14 +724,16 @@ pub fn memoizer_clear_removes_only_the_namespace(harness: &Harness) -> Verdict {
                 let cleared = memo.clear_with(&a);
                 return ensure(matches!(cleared, Err(Error::Unsupported { .. })), || {
                     format!(
-                        "clear_with(namespace a) without scan returned {cleared:?}, expected Unsupported"
+                        "clear_with(namespace a) without scan returned {cleared:?}, expected \
+                         Unsupported"
                     )
                 });
             }
             let cleared = ok("clear_with(namespace a)", memo.clear_with(&a))?;
             ensure(cleared == 5 || (lossy && cleared < 5), || {
                 format!(
-                    "clear_with(namespace a) removed {cleared} records, expected the 5 of namespace a"
+                    "clear_with(namespace a) removed {cleared} records, expected the 5 of \
+                     namespace a"
                 )
             })?;
             same(

@@ -34,9 +34,12 @@ use crate::{Harness, Verdict};
 
 mod keys;
 
+/// A store property: what every function of this module is.
+pub type Property = fn(&Harness) -> Verdict;
+
 /// Every store property with its name, in the order [`suite!`](crate::suite) runs them: for a
 /// harness of one's own that runs them in a loop, or a report over many stores.
-pub const ALL: &[(&str, fn(&Harness) -> Verdict)] = &[
+pub const ALL: &[(&str, Property)] = &[
     (
         "get_after_set_returns_same_record",
         get_after_set_returns_same_record,

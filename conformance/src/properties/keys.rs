@@ -71,7 +71,7 @@ pub fn thousands_of_records_are_all_kept(harness: &Harness) -> Verdict {
         }
         all(
             &*store,
-            &|i| i % 8 == 0,
+            &|i| i.is_multiple_of(8),
             "after deleting every eighth record",
         )
     })
@@ -92,10 +92,10 @@ fn many_record(i: usize) -> Record {
     let value = format!("{i}:").into_bytes().repeat(1 + i % 9);
     let record = Record::new(
         1.7e9 + i as f64,
-        (i % 3 == 0).then(|| 4.0e9 + i as f64),
+        i.is_multiple_of(3).then_some(4.0e9 + i as f64),
         value,
     );
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         record.with_etag((i as u32).to_le_bytes().to_vec())
     } else {
         record
@@ -145,8 +145,9 @@ pub fn keys_differing_in_case_stay_apart(harness: &Harness) -> Verdict {
 }
 
 /// Keys that are the same text in another Unicode normal form (`é` as U+00E9 and as `e` plus
-/// U+0301, `Å` as U+00C5, as `A` plus U+030A and as the Angstrom sign, `ﬁ` and `fi`) keep their own records; a backend that
-/// normalises names (HFS+, some databases and URL libraries) makes them one.
+/// U+0301, `Å` as U+00C5, as `A` plus U+030A and as the Angstrom sign, `ﬁ` and `fi`) keep their
+/// own records; a backend that normalises names (HFS+, some databases and URL libraries) makes
+/// them one.
 ///
 /// # Errors
 /// An account of the keys that met.
@@ -198,8 +199,9 @@ pub fn keys_differing_in_unicode_normalisation_stay_apart(harness: &Harness) -> 
     )
 }
 
-/// Keys that a path or URL layer would read alike keep their own records: `a/b` and `a%2Fb`; `a/./b`, `a//b`, `a/x/../b` and `b`; `a\b`; `a+b`, `a b` and `a%20b`; a name and
-/// the same name with a trailing dot, as Windows drops it.
+/// Keys that a path or URL layer would read alike keep their own records: `a/b` and `a%2Fb`;
+/// `a/./b`, `a//b`, `a/x/../b` and `b`; `a\b`; `a+b`, `a b` and `a%20b`; a name and the same
+/// name with a trailing dot, as Windows drops it.
 ///
 /// # Errors
 /// An account of the keys that met.

@@ -261,7 +261,7 @@ fn conflates(
         why.starts_with(&format!("{name} does not hold for the ")),
         "{why}"
     );
-    assert!(why.contains(&format!("store: ")), "{why}");
+    assert!(why.contains(" store: "), "{why}");
     for key in both {
         assert!(why.contains(key), "{key} in {why}");
     }
@@ -347,7 +347,8 @@ fn a_cut_key_with_its_length_fails_the_long_prefix_rule() {
         ),
         "{why}"
     );
-    assert!(why.contains("... (251 bytes)"), "{why}");
+    assert!(why.contains("\"...\"pppppppa\" (251 bytes)"), "{why}");
+    assert!(why.contains("\"...\"pppppppc\" (251 bytes)"), "{why}");
     assert!(why.contains("does not keep the two keys apart"), "{why}");
     assert!(why.len() < 1500, "{} characters: {why}", why.len());
 }
@@ -425,7 +426,9 @@ caught_by! {
             "keys_differing_in_surrounding_white_space_stay_apart",
         ];
     pad_space_is_caught_only_by_the_white_space_rule:
-        Harness::new(MapsKeys::pad_space) => ["keys_differing_in_surrounding_white_space_stay_apart"];
+        Harness::new(MapsKeys::pad_space) => [
+            "keys_differing_in_surrounding_white_space_stay_apart",
+        ];
     c_string_is_caught_by_the_nul_rule:
         Harness::new(MapsKeys::c_string) => [
             "any_string_key_works",
@@ -536,4 +539,62 @@ fn every_rule_catches_some_broken_store() {
         .filter(|name| !elsewhere.contains(name))
         .collect();
     assert_eq!(missing, Vec::<&str>::new());
+}
+
+#[test]
+fn a_memoizer_behaviour_fails_with_the_rule_the_store_and_the_expectation() {
+    // Keeps nothing, yet claims to be exact.
+    let harness = Harness::new(|| KeepsFirst::new(0));
+    let why = memo_conformance::memoizer::memoizer_hit_after_miss_computes_once(&harness)
+        .expect_err("a store that keeps nothing makes the Memoizer compute again");
+    assert_eq!(
+        why,
+        "memoizer_hit_after_miss_computes_once does not hold for the keeps-first store: the \
+         number of computations for two gets was 2, expected 1"
+    );
+    let why = memo_conformance::memoizer::memoizer_a_hundred_values_come_back_right(&harness)
+        .expect_err("computed twice");
+    assert!(
+        why.ends_with(
+            "100 of the 100 values were computed again in the second round, though the store \
+             is not lossy"
+        ),
+        "{why}"
+    );
+    let declared = Harness::new(|| KeepsFirst::new(0)).lossy(true);
+    assert_eq!(
+        memo_conformance::memoizer::memoizer_a_hundred_values_come_back_right(&declared),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_memoizer_behaviour_shows_long_values_bounded() {
+    /// Serves every key's record under "k" too: the Memoizer gets another key's long value.
+    #[derive(Debug, Default)]
+    struct ServesOtherKeys(MapStore);
+    impl memo_core::Store for ServesOtherKeys {
+        fn get(&self, key: &str) -> memo_core::Result<Option<memo_core::Record>> {
+            self.0.get(if key == "basic" { "other" } else { key })
+        }
+        fn set(&self, key: &str, record: memo_core::Record) -> memo_core::Result<()> {
+            self.0.set(key, record)
+        }
+        fn delete(&self, key: &str) -> memo_core::Result<bool> {
+            self.0.delete(key)
+        }
+    }
+    let harness = Harness::new(|| {
+        // The Memoizer itself writes the long value, under "other".
+        let store = std::sync::Arc::new(ServesOtherKeys::default());
+        let memo = memo_core::Memoizer::builder_arc(store.clone()).build();
+        let long: Vec<u32> = (0..10_000).collect();
+        memo.get("other", || long).unwrap();
+        drop(memo);
+        std::sync::Arc::into_inner(store).expect("the only handle")
+    });
+    let why = memo_conformance::memoizer::memoizer_hit_after_miss_computes_once(&harness)
+        .expect_err("another key's value");
+    assert!(why.contains("(10000 items)]"), "{why}");
+    assert!(why.len() < 400, "{why}");
 }

@@ -51,7 +51,7 @@ mod store_only {
 }
 
 /// The kit's reference store, in memory.
-mod reference {
+mod in_memory {
     use memo_conformance::Harness;
     use memo_conformance::reference::ReferenceStore;
 
@@ -63,7 +63,7 @@ mod reference {
 }
 
 /// The kit's reference store, kept in a file in its directory.
-mod persistent {
+mod in_file {
     use memo_conformance::Harness;
     use memo_conformance::reference::ReferenceStore;
 
