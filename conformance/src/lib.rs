@@ -122,3 +122,34 @@ macro_rules! __property_tests {
 pub fn __check(harness: fn() -> Harness, property: fn(&Harness) -> Verdict) {
     check::assert_holds(property, &harness());
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suite_readme_and_all_list_the_same_store_properties() {
+        let suite = include_str!("lib.rs");
+        let suite = &suite[suite.find("macro_rules! __store_suite").unwrap()..];
+        let suite = &suite[..suite.find(");").unwrap()];
+        let listed: Vec<&str> = suite
+            .lines()
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+            .filter(|name| !name.is_empty())
+            .collect();
+        let all: Vec<&str> = crate::properties::ALL
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(listed.len(), all.len(), "{listed:?}");
+        for name in &all {
+            assert!(listed.contains(name), "{name} is not in suite!");
+            assert!(
+                include_str!("../README.md").contains(&format!("| `{name}` |")),
+                "{name} is not in the README's table"
+            );
+        }
+    }
+}
