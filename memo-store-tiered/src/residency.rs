@@ -132,7 +132,7 @@ mod tests {
         let next = next.expect("a bucket is waiting");
         assert!(next >= start + Duration::from_millis(800) - Duration::from_millis(1));
         let (keys, next) = residency.due(next + Duration::from_millis(900));
-        assert_eq!(keys, vec!["a".into(), "b".into()]);
+        assert_eq!(keys, vec![Box::<str>::from("a"), Box::from("b")]);
         assert_eq!(next, None);
     }
 
