@@ -119,7 +119,10 @@ fn run(store: Arc<dyn Store>, run_for: Duration) {
         ops += o;
     }
     eprintln!("{ops} operations, {found} reads found a record");
-    assert!(found > 1_000, "too few reads found a record to check anything");
+    assert!(
+        found > 1_000,
+        "too few reads found a record to check anything"
+    );
 }
 
 #[test]

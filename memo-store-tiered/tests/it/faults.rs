@@ -45,7 +45,9 @@ fn a_dead_redis_back_leaves_front_reads_served_and_other_calls_failing_per_polic
     server.kill();
 
     // Served from the front: no error, no computation.
-    let v: u32 = memo.get_with("hot", &opts, || panic!("recomputed")).unwrap();
+    let v: u32 = memo
+        .get_with("hot", &opts, || panic!("recomputed"))
+        .unwrap();
     assert_eq!(v, 1);
     assert_eq!(memo.stats().store_errors, 0);
     assert_eq!(store.stats().front_hits, 1);
@@ -61,13 +63,22 @@ fn a_dead_redis_back_leaves_front_reads_served_and_other_calls_failing_per_polic
 
     // Strict: the error comes back.
     let strict = opts.clone().strict(true);
-    assert!(is_backend_error(&memo.get_with::<u32, _>("cold", &strict, || 3)));
+    assert!(is_backend_error(&memo.get_with::<u32, _>(
+        "cold",
+        &strict,
+        || 3
+    )));
 
     // Direct calls: typed errors; a refused write or delete also clears the front.
-    assert!(is_backend_error(&store.set("hot", Record::new(1.0, None, vec![9]))));
+    assert!(is_backend_error(
+        &store.set("hot", Record::new(1.0, None, vec![9]))
+    ));
     assert_eq!(store.front().get("hot").unwrap(), None);
     assert!(is_backend_error(&store.get("hot")));
-    store.front().set("x", Record::new(1.0, None, vec![1])).unwrap();
+    store
+        .front()
+        .set("x", Record::new(1.0, None, vec![1]))
+        .unwrap();
     assert!(is_backend_error(&store.delete("x")));
     assert_eq!(store.front().get("x").unwrap(), None);
     assert!(is_backend_error(&store.scan("")));
@@ -90,7 +101,10 @@ fn write_behind_over_a_dead_back_keeps_serving_and_reports_at_the_barrier() {
     let record = Record::new(1.0, None, vec![5]);
     store.set("a", record.clone()).unwrap();
     assert_eq!(store.get("a").unwrap(), Some(record.clone()));
-    assert!(is_backend_error(&store.flush()), "the barrier reports the back's failure");
+    assert!(
+        is_backend_error(&store.flush()),
+        "the barrier reports the back's failure"
+    );
     // The write is still queued for a retry, and still served.
     assert_eq!(store.stats().pending, 1);
     store.front().delete("a").unwrap();
@@ -99,7 +113,9 @@ fn write_behind_over_a_dead_back_keeps_serving_and_reports_at_the_barrier() {
     for key in ["b", "c", "d"] {
         store.set(key, Record::new(1.0, None, vec![1])).unwrap();
     }
-    assert!(is_backend_error(&store.set("e", Record::new(1.0, None, vec![1]))));
+    assert!(is_backend_error(
+        &store.set("e", Record::new(1.0, None, vec![1]))
+    ));
     // Dropping the store makes one last attempt and returns.
     drop(store);
 }

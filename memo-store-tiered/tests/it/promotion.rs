@@ -83,7 +83,11 @@ fn a_delete_during_a_promotion_leaves_no_tier_serving_the_old_record() {
     // The read began before the delete finished, so either answer was allowed; this one read
     // the back first.
     assert_eq!(got, Some(old));
-    assert_eq!(store.front().get("k").unwrap(), None, "the old record reached the front");
+    assert_eq!(
+        store.front().get("k").unwrap(),
+        None,
+        "the old record reached the front"
+    );
     assert_eq!(store.get("k").unwrap(), None);
     let stats = store.stats();
     assert_eq!((stats.promotions, stats.promotions_skipped), (0, 1));

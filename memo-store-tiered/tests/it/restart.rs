@@ -65,7 +65,12 @@ fn a_new_process_is_served_from_redb_then_from_memory() {
         let mut child = support::child(TEST, role, path).spawn().unwrap();
         drop(child.stdin.take());
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let status = child.wait().unwrap();
         assert!(status.success(), "the {role} process failed: {status}");
         if role == "serve" {

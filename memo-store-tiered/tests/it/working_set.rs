@@ -40,28 +40,47 @@ fn a_front_smaller_than_the_working_set_serves_the_hot_keys_and_never_a_wrong_re
         };
         if step % 7 == 0 {
             versions[key] += 1;
-            store.set(&key.to_string(), record(key, versions[key])).unwrap();
+            store
+                .set(&key.to_string(), record(key, versions[key]))
+                .unwrap();
         } else {
             let got = store.get(&key.to_string()).unwrap();
-            assert_eq!(got, Some(record(key, versions[key])), "key {key} at step {step}");
+            assert_eq!(
+                got,
+                Some(record(key, versions[key])),
+                "key {key} at step {step}"
+            );
         }
     }
     assert!(store.front().len() <= FRONT);
     let warm = store.stats();
-    assert!(warm.back_hits > 0, "the cold keys come from the back: {warm:?}");
+    assert!(
+        warm.back_hits > 0,
+        "the cold keys come from the back: {warm:?}"
+    );
     // Only the hot keys now: after the first pass (which may promote some), the front answers
     // every read.
     for key in 0..HOT {
-        assert_eq!(store.get(&key.to_string()).unwrap(), Some(record(key, versions[key])));
+        assert_eq!(
+            store.get(&key.to_string()).unwrap(),
+            Some(record(key, versions[key]))
+        );
     }
     let before = store.stats();
     for _ in 0..50 {
         for key in 0..HOT {
-            assert_eq!(store.get(&key.to_string()).unwrap(), Some(record(key, versions[key])));
+            assert_eq!(
+                store.get(&key.to_string()).unwrap(),
+                Some(record(key, versions[key]))
+            );
         }
     }
     let after = store.stats();
-    assert_eq!(after.front_hits - before.front_hits, 50 * HOT as u64, "{after:?}");
+    assert_eq!(
+        after.front_hits - before.front_hits,
+        50 * HOT as u64,
+        "{after:?}"
+    );
     assert_eq!(after.back_hits, before.back_hits);
     // Over the whole mixed run too, the front served most reads.
     assert!(warm.front_hits > 4 * warm.back_hits, "{warm:?}");
