@@ -74,6 +74,7 @@ impl Residency {
     }
 
     /// Every key noted and not yet dropped: what the front may hold from the shared back.
+    #[cfg(any(feature = "redis", test))]
     pub(crate) fn take_all(&self) -> Vec<Box<str>> {
         lock(&self.buckets).drain(..).flat_map(|b| b.keys).collect()
     }
@@ -92,6 +93,7 @@ impl Halt {
         self.wake.notify_all();
     }
 
+    #[cfg(any(feature = "redis", test))]
     pub(crate) fn is_stopped(&self) -> bool {
         *lock(&self.stopped)
     }

@@ -79,6 +79,7 @@ impl Core {
     }
 
     /// Drops every front entry the residency limit tracks (after a lost invalidation feed).
+    #[cfg(feature = "redis")]
     pub(crate) fn drop_all_resident<F: Store>(&self, front: &F) {
         if let Some(residency) = &self.residency {
             for key in residency.take_all() {

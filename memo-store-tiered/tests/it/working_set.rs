@@ -60,18 +60,18 @@ fn a_front_smaller_than_the_working_set_serves_the_hot_keys_and_never_a_wrong_re
     );
     // Only the hot keys now: after the first pass (which may promote some), the front answers
     // every read.
-    for key in 0..HOT {
+    for (key, version) in versions.iter().enumerate().take(HOT) {
         assert_eq!(
             store.get(&key.to_string()).unwrap(),
-            Some(record(key, versions[key]))
+            Some(record(key, *version))
         );
     }
     let before = store.stats();
     for _ in 0..50 {
-        for key in 0..HOT {
+        for (key, version) in versions.iter().enumerate().take(HOT) {
             assert_eq!(
                 store.get(&key.to_string()).unwrap(),
-                Some(record(key, versions[key]))
+                Some(record(key, *version))
             );
         }
     }
