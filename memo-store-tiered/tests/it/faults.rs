@@ -119,3 +119,48 @@ fn write_behind_over_a_dead_back_keeps_serving_and_reports_at_the_barrier() {
     // Dropping the store makes one last attempt and returns.
     drop(store);
 }
+
+#[test]
+fn a_lost_invalidation_feed_empties_the_front_of_back_records_and_comes_back() {
+    let Some(mut server) = own_server() else {
+        return;
+    };
+    let url = server.url();
+    let back = support::redis_store(&url, &support::unique_prefix());
+    let records = back.record_key("");
+    let store = TieredStore::builder(MokaStore::with_max_bytes(1 << 20).unwrap(), back)
+        .max_residency(Duration::from_secs(60))
+        .invalidate_from_redis(&url, records)
+        .build()
+        .unwrap();
+    let up = || store.stats().tracking;
+    support::wait_until("the tracking connection", Duration::from_secs(10), up);
+    store.set("k", Record::new(1.0, None, vec![1])).unwrap();
+    // Past the notice of our own write, the key is promoted and stays.
+    support::wait_until("k to stay in the front", Duration::from_secs(10), || {
+        store.get("k").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        store.front().get("k").unwrap().is_some()
+    });
+
+    let port = server.port();
+    server.kill();
+    // Notices can no longer arrive: what came from the back leaves the front.
+    support::wait_until("the feed to be seen lost", Duration::from_secs(10), || {
+        !up()
+    });
+    assert_eq!(store.front().get("k").unwrap(), None);
+    assert!(is_backend_error(&store.get("k")));
+
+    let _server = LocalServer::start_on(port);
+    support::wait_until(
+        "the tracking connection to return",
+        Duration::from_secs(20),
+        up,
+    );
+    store.set("k", Record::new(1.0, None, vec![2])).unwrap();
+    assert_eq!(
+        store.get("k").unwrap(),
+        Some(Record::new(1.0, None, vec![2]))
+    );
+}

@@ -136,6 +136,11 @@ impl LocalServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Self::start_on(port)
+    }
+
+    /// Starts the server on `port` and waits until it answers.
+    pub(crate) fn start_on(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -159,6 +164,10 @@ impl LocalServer {
 
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// Kills the server (SIGKILL) and reaps it.
