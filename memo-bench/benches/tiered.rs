@@ -10,7 +10,7 @@
 //!   distribution (s = 1.0) with a front holding 10% of the keys, against the back alone
 //!   (redb, Redis); over Redis once with the default residency limit (1 s) and once with
 //!   invalidation notices and a 60 s limit. `MEMO_BENCH_ZIPF_KEYS` sets the key count
-//!   (default 1 000 000).
+//!   (default 1 000 000), `MEMO_BENCH_ZIPF_FRONT_PERCENT` the front's share (default 10).
 //!
 //! After criterion's rows (measured one after the other), each group prints every row's
 //! median and mean per call over the same interleaved rounds (each round runs every row's
@@ -308,9 +308,15 @@ fn zipf(c: &mut Criterion) {
     // Warm-up draws of their own: replaying the measured sequence would let the front learn
     // exactly the keys about to be read, and flatter it.
     let warm_up_keys = to_keys(zipf_draws(n, 0x2545_f491_4f6c_dd1d));
-    // The front holds 10% of the keys: Moka by bytes, LRU by count.
+    // The front holds 10% of the keys unless `MEMO_BENCH_ZIPF_FRONT_PERCENT` says otherwise:
+    // Moka by bytes, LRU by count.
+    let percent: usize = std::env::var("MEMO_BENCH_ZIPF_FRONT_PERCENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let front_keys = n * percent / 100;
     let per_key = (zipf_key(n as u32 - 1).len() + record().encoded_len()) as u64;
-    let front_bytes = per_key * (n as u64 / 10);
+    let front_bytes = per_key * front_keys as u64;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let files = ["alone", "moka", "lru"].map(|f| dir.path().join(format!("zipf-{f}.redb")));
     {
@@ -326,7 +332,7 @@ fn zipf(c: &mut Criterion) {
     memos.push(("redb_alone", None, Memoizer::new(redb(&files[0])), None));
     let (memo, stats) = counted(tiered(moka(front_bytes), redb(&files[1])));
     memos.push(("moka_over_redb", Some(0), memo, stats));
-    let lru = LruStore::with_capacity(n / 10);
+    let lru = LruStore::with_capacity(front_keys);
     let (memo, stats) = counted(tiered(lru, redb(&files[2])));
     memos.push(("lru_over_redb", Some(0), memo, stats));
     if let Some(url) = redis_url() {
@@ -374,7 +380,8 @@ fn zipf(c: &mut Criterion) {
             )
         })
         .collect();
-    bench_rows(c, &format!("tiered_zipf_{n}_keys"), rows, 400, 50);
+    let group = format!("tiered_zipf_{n}_keys_front_{percent}pct");
+    bench_rows(c, &group, rows, 400, 50);
     for ((name, _, _, stats), before) in memos.iter().zip(before) {
         if let (Some(stats), Some(before)) = (stats, before) {
             let after = stats();
