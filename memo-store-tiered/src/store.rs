@@ -265,27 +265,28 @@ impl<F: Store, B: Store> TieredStore<F, B> {
         Ok(())
     }
 
+    /// Queues the delete and clears the front; whether a record was there comes from the
+    /// queue or one read of the back, whose error is returned after the delete is queued.
     fn delete_behind(&self, behind: &Behind, key: &str) -> Result<bool> {
         let was = match behind.lookup(key) {
-            Some(Op::Set(_)) => true,
-            Some(Op::Delete) => false,
+            Some(Op::Set(_)) => Ok(true),
+            Some(Op::Delete) => Ok(false),
             None => self
                 .back
                 .read(key, &mut |_| {})
-                .map_err(|e| self.back_error(e))?,
+                .map_err(|e| self.back_error(e)),
         };
         let mut generation = self.core.stripe(key);
         *generation += 1;
-        behind.push(key, Op::Delete)?;
         let in_front = self.front.delete(key);
+        let queued = behind.push(key, Op::Delete);
         drop(generation);
-        match in_front {
-            Ok(in_front) => Ok(was || in_front),
-            Err(error) => {
-                self.front_error(&error, "delete");
-                Ok(was)
-            }
-        }
+        let in_front = in_front.unwrap_or_else(|error| {
+            self.front_error(&error, "delete");
+            false
+        });
+        queued?;
+        Ok(was? || in_front)
     }
 
     /// Waits for the write-behind queue (a no-op in write-through mode).
