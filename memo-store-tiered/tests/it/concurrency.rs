@@ -1,4 +1,5 @@
-//! Eight threads mixing get, set and delete on 100 keys against a model of what has finished:
+//! Eight threads mixing get, set and delete on 100 keys against a model of what has finished
+//! (over redb, in write-behind mode, and over Redis):
 //! no read returns a record after a delete or an overwrite of it finished before the read
 //! began.
 //!
@@ -151,4 +152,20 @@ fn eight_threads_in_write_behind_mode_never_read_a_record_after_its_delete_finis
     run(store.clone(), RUN / 4);
     store.flush().unwrap();
     assert_eq!(store.stats().pending, 0);
+}
+
+/// The same model over a Redis back, whose round trips widen every race window between a
+/// promotion and a delete.
+#[test]
+fn eight_threads_over_redis_never_read_a_record_after_its_delete_finished() {
+    let Some(url) = crate::support::url() else {
+        return;
+    };
+    let back = crate::support::redis_store(&url, &crate::support::unique_prefix());
+    let front = MokaStore::with_max_bytes(50 * 120).unwrap();
+    let store = Arc::new(TieredStore::new(front, back).unwrap());
+    run(store.clone(), RUN / 2);
+    let stats = store.stats();
+    eprintln!("{stats:?}");
+    assert!(stats.front_hits > 0 && stats.promotions > 0);
 }
