@@ -44,8 +44,8 @@ mod lru_over_redb {
 
     fn harness() -> Harness {
         Harness::persistent(|dir| {
-            let back = RedbStore::open(dir.join("cache.redb")).expect("open the file");
-            TieredStore::new(LruStore::with_capacity(super::LRU_CAPACITY), back).expect("a store")
+            let back = RedbStore::open(dir.join("cache.redb"))?;
+            TieredStore::new(LruStore::with_capacity(super::LRU_CAPACITY), back)
         })
     }
 
@@ -87,11 +87,10 @@ mod lru_over_redb_write_behind {
 
     fn harness() -> Harness {
         Harness::persistent(|dir| {
-            let back = RedbStore::open(dir.join("cache.redb")).expect("open the file");
+            let back = RedbStore::open(dir.join("cache.redb"))?;
             TieredStore::builder(LruStore::with_capacity(super::LRU_CAPACITY), back)
                 .write_behind(1_024)
                 .build()
-                .expect("a store")
         })
         .cases(32)
     }
