@@ -2,6 +2,7 @@
 
 mod builder;
 mod error;
+mod open;
 mod queue;
 mod store;
 mod tables;

@@ -1,9 +1,13 @@
 //! [`RedbStore`]: records in a redb file, an expiry index, a size bound and batched durability.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    TryLockError,
+};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -11,7 +15,8 @@ use memo_core::{Capabilities, Clock, Error, Record, Result, Store, SystemClock};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use crate::builder::{Durability, RedbStoreBuilder};
-use crate::error::{self, engine};
+use crate::error::{self, Fault, engine};
+use crate::open::{self, Failure, Origin};
 use crate::queue::{Batch, Queue};
 use crate::tables::{Entry, Names, Writer, order};
 
@@ -35,7 +40,19 @@ pub struct RedbStore {
 }
 
 struct Shared {
-    db: Arc<redb::Database>,
+    /// The open database, or why there is none.
+    handle: RwLock<Handle>,
+    /// How to open the database again; `None` for a database handed in, which cannot be.
+    origin: Option<Origin>,
+    /// Whether opening checks every page (a reopen after damage always does).
+    check_integrity: bool,
+    /// Held while reopening, so that one caller reopens and the others answer at once.
+    reopening: Mutex<()>,
+    /// Writes `set` acknowledged that the store does not hold: dropped by a failed commit, lost
+    /// with a failed database handle, or skipped while running uncached.
+    lost: AtomicU64,
+    /// Whether a fault has been written to stderr (once per store).
+    announced: AtomicBool,
     path: Option<PathBuf>,
     names: Names,
     durability: Durability,
@@ -55,6 +72,32 @@ struct Shared {
 }
 
 type Records = redb::ReadOnlyTable<&'static str, Entry>;
+
+/// The first wait before reopening after a fault; it doubles with each failed attempt.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// The longest wait between attempts.
+const LAST_RETRY: Duration = Duration::from_secs(30);
+
+/// The database handle, replaced by a new one after a fault.
+struct Handle {
+    db: Option<Arc<redb::Database>>,
+    /// Counts handles, so that a fault seen on one never drops its successor.
+    generation: u64,
+    /// Set while `db` is `None`.
+    down: Option<Down>,
+}
+
+struct Down {
+    reason: String,
+    /// Answer as an empty cache (the file was unavailable when the store was built) rather
+    /// than with errors.
+    quiet: bool,
+    /// Check every page when reopening: the fault suggests damage.
+    check: bool,
+    /// `None`: never (the database was handed in).
+    next_attempt: Option<Instant>,
+    backoff: Duration,
+}
 
 #[derive(Default)]
 struct Snapshot {
@@ -85,6 +128,191 @@ fn nothing(_: &mut Writer<'_>) -> Result<((), bool), redb::Error> {
 }
 
 impl Shared {
+    fn handle(&self) -> RwLockReadGuard<'_, Handle> {
+        self.handle.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn handle_mut(&self) -> RwLockWriteGuard<'_, Handle> {
+        self.handle.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The open database; an error while there is none (see [`Shared::guard`], which reopens).
+    fn db(&self) -> Result<Arc<redb::Database>> {
+        let handle = self.handle();
+        match (&handle.db, &handle.down) {
+            (Some(db), _) => Ok(db.clone()),
+            (None, Some(down)) => Err(error::unavailable(down.reason.clone())),
+            (None, None) => Err(error::unavailable("no database")),
+        }
+    }
+
+    /// Runs one call of the store's API: reopens first when the database is down and an
+    /// attempt is due, turns a panic inside redb into an error, and drops the database handle
+    /// after an error that redb latches or that shows damage. While the store runs uncached
+    /// (the file was unavailable when it was built), answers `quiet()` instead of an error.
+    /// Callers hold none of the store's locks.
+    fn guard<T>(&self, quiet: impl FnOnce() -> T, op: impl FnOnce() -> Result<T>) -> Result<T> {
+        let generation = match self.ensure() {
+            Ok(generation) => generation,
+            Err(_) if self.handle().down.as_ref().is_some_and(|d| d.quiet) => return Ok(quiet()),
+            Err(error) => return Err(error),
+        };
+        let result =
+            catch_unwind(AssertUnwindSafe(op)).unwrap_or_else(|p| Err(error::panicked(&*p)));
+        if let Err(error) = &result
+            && let Some(fault) = error::fault(error)
+        {
+            self.fault(generation, fault, error.to_string());
+        }
+        result
+    }
+
+    /// The generation of the open database, reopening it first if it is down and an attempt is
+    /// due.
+    fn ensure(&self) -> Result<u64> {
+        {
+            let handle = self.handle();
+            if handle.db.is_some() {
+                return Ok(handle.generation);
+            }
+        }
+        self.reopen()
+    }
+
+    fn reopen(&self) -> Result<u64> {
+        let _one = match self.reopening.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(guard)) => guard.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                return Err(self
+                    .db()
+                    .err()
+                    .unwrap_or_else(|| error::unavailable("the database is being reopened")));
+            }
+        };
+        let check = {
+            let handle = self.handle();
+            if handle.db.is_some() {
+                return Ok(handle.generation);
+            }
+            let Some(down) = &handle.down else {
+                return Err(error::unavailable("no database"));
+            };
+            match (&self.origin, down.next_attempt) {
+                (Some(_), Some(at)) if Instant::now() >= at => down.check,
+                _ => return Err(error::unavailable(down.reason.clone())),
+            }
+        };
+        let origin = self.origin.as_ref().expect("checked above");
+        let opened = match open::open(origin, self.check_integrity || check) {
+            Ok(opened) => opened,
+            Err(Failure::Foreign(reason)) => return Err(self.retry_later(reason)),
+            Err(Failure::Unavailable(e) | Failure::Fatal(e)) => {
+                return Err(self.retry_later(e.to_string()));
+            }
+        };
+        if let Some(aside) = &opened.moved_aside {
+            self.stderr_once(&format!(
+                "the damaged cache file was moved to {} and a fresh one started",
+                aside.display()
+            ));
+        }
+        let db = opened.db;
+        let batched = matches!(self.durability, Durability::Batched { .. });
+        let prepared = catch_unwind(AssertUnwindSafe(|| prepare(&db, &self.names, batched)))
+            .unwrap_or_else(|p| Err(error::panicked(&*p)));
+        let (live, next_seq) = match prepared {
+            Ok(totals) => totals,
+            Err(error) => {
+                let _closed = catch_unwind(AssertUnwindSafe(move || drop(db)));
+                return Err(self.retry_later(error.to_string()));
+            }
+        };
+        {
+            let mut totals = self.totals();
+            totals.live = live;
+            totals.next_seq = next_seq;
+            totals.nondurable = 0;
+            self.nondurable.store(0, Ordering::SeqCst);
+        }
+        let generation = {
+            let mut handle = self.handle_mut();
+            handle.db = Some(Arc::new(db));
+            handle.generation += 1;
+            handle.down = None;
+            handle.generation
+        };
+        self.invalidate();
+        tracing::warn!(file = ?self.path, "memo-redb: the database is open again; caching resumed");
+        Ok(generation)
+    }
+
+    /// Records a failed reopen and when to try again; the error to answer with.
+    fn retry_later(&self, reason: String) -> Error {
+        let mut handle = self.handle_mut();
+        if let Some(down) = &mut handle.down {
+            down.backoff = (down.backoff * 2).min(LAST_RETRY);
+            down.next_attempt = Some(Instant::now() + down.backoff);
+            tracing::debug!(%reason, retry_in = ?down.backoff, "memo-redb: reopening failed");
+            down.reason = reason.clone();
+        }
+        error::unavailable(reason)
+    }
+
+    /// Drops the database handle of `generation` after `fault`; the next call after a backoff
+    /// opens the database again.
+    fn fault(&self, generation: u64, fault: Fault, reason: String) {
+        let old = {
+            let mut handle = self.handle_mut();
+            if handle.generation != generation || handle.db.is_none() {
+                return;
+            }
+            handle.generation += 1;
+            handle.down = Some(Down {
+                reason: reason.clone(),
+                quiet: false,
+                check: fault == Fault::Damaged,
+                next_attempt: self.origin.as_ref().map(|_| Instant::now() + FIRST_RETRY),
+                backoff: FIRST_RETRY,
+            });
+            handle.db.take()
+        };
+        self.invalidate();
+        // Non-durable commits go with the handle: the file reopens as of the last durable one.
+        let nondurable = std::mem::take(&mut self.totals().nondurable);
+        self.nondurable.store(0, Ordering::SeqCst);
+        self.lost.fetch_add(nondurable, Ordering::SeqCst);
+        // redb may have panicked holding its own state: its handle is dropped, never reused.
+        let _closed = catch_unwind(AssertUnwindSafe(move || drop(old)));
+        let then = if self.origin.is_some() {
+            "caching is off until the database reopens (tried again with backoff)"
+        } else {
+            "caching is off: a database handed to the store cannot be reopened by it"
+        };
+        self.announce(&format!("{reason}; {then}"));
+    }
+
+    /// Logs `message` at WARN, and writes it to stderr the first time, so that the first fault
+    /// shows even without a tracing subscriber.
+    fn announce(&self, message: &str) {
+        tracing::warn!(file = %self.file(), "memo-redb: {message}");
+        self.stderr_once(message);
+    }
+
+    /// Writes `message` to stderr if nothing was written there yet (the message is also logged
+    /// with `tracing`, by the caller or by [`Shared::announce`]).
+    fn stderr_once(&self, message: &str) {
+        if !self.announced.swap(true, Ordering::SeqCst) {
+            eprintln!("memo-redb: {}: {message}", self.file());
+        }
+    }
+
+    fn file(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| "the database".to_owned(), |p| p.display().to_string())
+    }
+
     fn totals(&self) -> MutexGuard<'_, Totals> {
         self.totals.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -102,7 +330,7 @@ impl Shared {
             }
             snapshot.generation
         };
-        let txn = self.db.begin_read().map_err(engine)?;
+        let txn = self.db()?.begin_read().map_err(engine)?;
         let table = Arc::new(
             txn.open_table(self.names.records())
                 .map_err(|e| error::table(&self.names.records, e))?,
@@ -149,10 +377,15 @@ impl Shared {
                 Some(batch)
             }
         };
-        let result = self.commit(&mut totals, batch.as_deref(), durable, &mut edit);
+        // A panic inside redb must not leave the batch marked as committing.
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.commit(&mut totals, batch.as_deref(), durable, &mut edit)
+        }))
+        .unwrap_or_else(|p| Err(error::panicked(&*p)));
         if let Some(batch) = batch {
             if let Err(error) = &result {
                 tracing::error!(%error, writes = batch.len(), "memo-redb: queued writes lost");
+                self.lost.fetch_add(batch.len() as u64, Ordering::SeqCst);
             }
             // After the commit: a reader that misses the batch here finds it in the file.
             self.queue().committing = None;
@@ -168,7 +401,7 @@ impl Shared {
         durable: bool,
         edit: Edit<'_, T>,
     ) -> Result<T> {
-        let mut txn = self.db.begin_write().map_err(engine)?;
+        let mut txn = self.db()?.begin_write().map_err(engine)?;
         if durable {
             // Saving the allocator state makes reopening after a crash quick; batched stores
             // pay for it once per batch, immediate ones would pay on every write.
@@ -233,6 +466,23 @@ impl Shared {
     }
 }
 
+/// Creates the store's tables if missing and reads the saved `(live bytes, next sequence)`,
+/// in a durable commit.
+fn prepare(db: &redb::Database, names: &Names, batched: bool) -> Result<(u64, u64)> {
+    let mut txn = db.begin_write().map_err(engine)?;
+    if batched && let Err(e) = txn.set_durability(redb::Durability::None) {
+        return Err(Error::Config(format!(
+            "redb: batched durability needs non-durable commits, which this database \
+             refuses ({e}); use Durability::Immediate"
+        )));
+    }
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(engine)?;
+    let totals = names.create(&txn)?;
+    txn.commit().map_err(engine)?;
+    Ok(totals)
+}
+
 impl RedbStore {
     /// Opens the store in the file at `path` (created when missing) with the default options.
     ///
@@ -257,39 +507,76 @@ impl RedbStore {
         RedbStoreBuilder::from_database(db).build()
     }
 
+    /// Starts the store on `db`, or uncached with `db`'s error as the reason (the builder has
+    /// already decided that this is allowed). `origin` is how to open the database again.
     pub(crate) fn start(
-        db: Arc<redb::Database>,
-        path: Option<PathBuf>,
-        table: &str,
-        durability: Durability,
-        max_bytes: Option<u64>,
-        purge_every: Option<Duration>,
+        config: &RedbStoreBuilder,
+        db: std::result::Result<Arc<redb::Database>, Error>,
+        origin: Option<Origin>,
+        moved_aside: Option<PathBuf>,
     ) -> Result<Self> {
-        let names = Names::new(table);
-        let mut txn = db.begin_write().map_err(engine)?;
-        if matches!(durability, Durability::Batched { .. })
-            && let Err(e) = txn.set_durability(redb::Durability::None)
-        {
-            return Err(Error::Config(format!(
-                "redb: batched durability needs non-durable commits, which this database \
-                 refuses ({e}); use Durability::Immediate"
-            )));
-        }
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(engine)?;
-        let (live, next_seq) = names.create(&txn)?;
-        txn.commit().map_err(engine)?;
+        let path = match &origin {
+            Some(Origin::Path(path)) => Some(path.clone()),
+            _ => None,
+        };
+        let names = Names::new(&config.table);
+        let durability = config.durability;
+        let batched = matches!(durability, Durability::Batched { .. });
+        let uncached = |reason: String| Handle {
+            db: None,
+            generation: 0,
+            down: Some(Down {
+                reason,
+                quiet: true,
+                check: false,
+                next_attempt: origin.as_ref().map(|_| Instant::now() + FIRST_RETRY),
+                backoff: FIRST_RETRY,
+            }),
+        };
+        let (handle, (live, next_seq)) = match db {
+            Ok(db) => match catch_unwind(AssertUnwindSafe(|| prepare(&db, &names, batched)))
+                .unwrap_or_else(|p| Err(error::panicked(&*p)))
+            {
+                Ok(totals) => (
+                    Handle {
+                        db: Some(db),
+                        generation: 0,
+                        down: None,
+                    },
+                    totals,
+                ),
+                Err(error)
+                    if config.require_file
+                        || origin.is_none()
+                        || error::fault(&error).is_none() =>
+                {
+                    return Err(error);
+                }
+                Err(error) => {
+                    let _closed = catch_unwind(AssertUnwindSafe(move || drop(db)));
+                    (uncached(error.to_string()), (0, 0))
+                }
+            },
+            Err(error) => (uncached(error.to_string()), (0, 0)),
+        };
+        let down = handle.down.as_ref().map(|d| d.reason.clone());
 
         let flush_every = match durability {
             Durability::Batched { interval, .. } => Some(interval),
             Durability::Immediate => None,
         };
+        let purge_every = config.purge_every;
         let shared = Arc::new(Shared {
-            db,
+            handle: RwLock::new(handle),
+            origin,
+            check_integrity: config.check_integrity,
+            reopening: Mutex::new(()),
+            lost: AtomicU64::new(0),
+            announced: AtomicBool::new(false),
             path,
             names,
             durability,
-            max_bytes,
+            max_bytes: config.max_bytes,
             purge_every,
             totals: Mutex::new(Totals {
                 live,
@@ -301,12 +588,38 @@ impl RedbStore {
             nondurable: AtomicU64::new(0),
             snapshot: Mutex::new(Snapshot::default()),
         });
+        if let Some(aside) = moved_aside {
+            shared.stderr_once(&format!(
+                "the damaged cache file was moved to {} and a fresh one started",
+                aside.display()
+            ));
+        }
+        if let Some(reason) = down {
+            shared.announce(&format!(
+                "cannot be used ({reason}); running uncached, and opening it again with backoff"
+            ));
+        }
         let worker = if flush_every.is_some() || purge_every.is_some() {
             Some(Worker::spawn(shared.clone(), flush_every, purge_every)?)
         } else {
             None
         };
         Ok(RedbStore { shared, worker })
+    }
+
+    /// Whether the store has its database open now. `false` while it runs uncached (the file was
+    /// unavailable when it was built) and after a fault until the database reopens; see the
+    /// crate docs, "Faults and recovery".
+    pub fn is_caching(&self) -> bool {
+        self.shared.handle().db.is_some()
+    }
+
+    /// Writes `set` acknowledged (returned `Ok`) that the store does not hold: dropped by a
+    /// commit that failed, lost with a database handle after a fault (writes not yet durable),
+    /// or skipped while running uncached. Writes `set` refused with an error are not counted
+    /// here: their caller saw the error.
+    pub fn lost_writes(&self) -> u64 {
+        self.shared.lost.load(Ordering::SeqCst)
     }
 
     /// The file the store was opened from; `None` for [`RedbStore::from_database`].
@@ -321,8 +634,13 @@ impl RedbStore {
     /// # Errors
     /// [`Error::Backend`] when committing the queued writes fails.
     pub fn live_bytes(&self) -> Result<u64> {
-        self.shared.settle()?;
-        Ok(self.shared.totals().live)
+        self.shared.guard(
+            || 0,
+            || {
+                self.shared.settle()?;
+                Ok(self.shared.totals().live)
+            },
+        )
     }
 
     /// How many records the store holds, expired ones included until purged. Commits queued
@@ -331,8 +649,13 @@ impl RedbStore {
     /// # Errors
     /// [`Error::Backend`] when redb fails.
     pub fn len(&self) -> Result<u64> {
-        self.shared.settle()?;
-        self.shared.records()?.len().map_err(engine)
+        self.shared.guard(
+            || 0,
+            || {
+                self.shared.settle()?;
+                self.shared.records()?.len().map_err(engine)
+            },
+        )
     }
 
     /// Whether the store holds no record.
@@ -352,6 +675,49 @@ impl RedbStore {
 
 impl Store for RedbStore {
     fn get(&self, key: &str) -> Result<Option<Record>> {
+        self.shared.guard(|| None, || self.get_unguarded(key))
+    }
+
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        let uncached = || {
+            self.shared.lost.fetch_add(1, Ordering::SeqCst);
+        };
+        self.shared
+            .guard(uncached, || self.set_unguarded(key, record))
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.shared.guard(|| false, || self.delete_unguarded(key))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .persistent(true)
+            .scan(true)
+            .lossy(self.shared.max_bytes.is_some())
+    }
+
+    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        self.shared.guard(Vec::new, || self.scan_unguarded(prefix))
+    }
+
+    fn purge_expired(&self, now: f64) -> Result<u64> {
+        self.shared.guard(|| 0, || self.shared.purge(now))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.shared
+            .guard(|| (), || self.shared.write(true, nothing))
+    }
+
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+}
+
+/// The store's calls without [`Shared::guard`].
+impl RedbStore {
+    fn get_unguarded(&self, key: &str) -> Result<Option<Record>> {
         if self.shared.queued.load(Ordering::SeqCst) > 0
             && let Some(record) = self.shared.queue().get(key)
         {
@@ -363,7 +729,7 @@ impl Store for RedbStore {
         }
     }
 
-    fn set(&self, key: &str, record: Record) -> Result<()> {
+    fn set_unguarded(&self, key: &str, record: Record) -> Result<()> {
         let Durability::Batched { writes, .. } = self.shared.durability else {
             let encoded = record.encode();
             let expiry = order(record.expiry);
@@ -400,21 +766,14 @@ impl Store for RedbStore {
         }
     }
 
-    fn delete(&self, key: &str) -> Result<bool> {
+    fn delete_unguarded(&self, key: &str) -> Result<bool> {
         self.shared.write(self.shared.immediate(), |w| {
             let removed = w.remove(key)?;
             Ok((removed, removed))
         })
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none()
-            .persistent(true)
-            .scan(true)
-            .lossy(self.shared.max_bytes.is_some())
-    }
-
-    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+    fn scan_unguarded(&self, prefix: &str) -> Result<Vec<String>> {
         self.shared.settle()?;
         let table = self.shared.records()?;
         let mut keys = Vec::new();
@@ -428,18 +787,6 @@ impl Store for RedbStore {
             keys.push(key.to_owned());
         }
         Ok(keys)
-    }
-
-    fn purge_expired(&self, now: f64) -> Result<u64> {
-        self.shared.purge(now)
-    }
-
-    fn flush(&self) -> Result<()> {
-        self.shared.write(true, nothing)
-    }
-
-    fn name(&self) -> &'static str {
-        "redb"
     }
 }
 
@@ -462,8 +809,14 @@ impl Drop for RedbStore {
         if let Some(worker) = self.worker.take() {
             worker.stop();
         }
-        if let Err(error) = self.shared.write(true, nothing) {
-            tracing::error!(%error, "memo-redb: making the last writes durable failed on drop");
+        let shared = &self.shared;
+        if let Err(error) = shared.guard(|| (), || shared.write(true, nothing)) {
+            // Down and not reopened: the queued writes go with the store.
+            let queued = std::mem::take(&mut shared.queue().open).len() as u64;
+            shared.queued.fetch_sub(queued, Ordering::SeqCst);
+            shared.lost.fetch_add(queued, Ordering::SeqCst);
+            tracing::error!(%error, lost = queued + shared.nondurable.load(Ordering::SeqCst),
+                "memo-redb: making the last writes durable failed on drop");
         }
         // The database closes with the last handle; no read of ours should keep it busy.
         self.shared.invalidate();
@@ -530,7 +883,8 @@ fn run(
             && now >= at
         {
             if shared.pending() > 0
-                && let Err(error) = shared.write(true, nothing)
+                && let Err(error) = shared.guard(|| (), || shared.write(true, nothing))
+                && !error::is_unavailable(&error)
             {
                 tracing::error!(%error, "memo-redb: periodic durable commit failed");
             }
@@ -539,7 +893,7 @@ fn run(
         if let (Some(at), Some(every)) = (next_purge, purge_every)
             && now >= at
         {
-            match shared.purge(SystemClock.now()) {
+            match shared.guard(|| 0, || shared.purge(SystemClock.now())) {
                 Ok(0) => {}
                 Ok(purged) => tracing::debug!(purged, "memo-redb: purged expired records"),
                 Err(error) => tracing::warn!(%error, "memo-redb: background purge failed"),
@@ -559,7 +913,7 @@ mod tests {
     /// Writes `bytes` as the record under `key`, bypassing the codec, as a later protocol would.
     fn plant(store: &RedbStore, key: &str, bytes: &[u8]) {
         let shared = &store.shared;
-        let txn = shared.db.begin_write().unwrap();
+        let txn = shared.db().unwrap().begin_write().unwrap();
         txn.open_table(shared.names.records())
             .unwrap()
             .insert(key, (u64::MAX - 1, order(None), bytes))

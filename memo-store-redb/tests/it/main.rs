@@ -1,8 +1,11 @@
 //! Integration tests of `RedbStore`: the conformance kit, real child processes (crashes,
-//! reopening, a second opener), purging, the size bound and the options.
+//! reopening, a second opener, damaged files), faults and recovery, purging, the size bound and
+//! the options.
 
 mod bound;
 mod crash;
+mod damage;
+mod faults;
 mod model;
 mod options;
 mod process;
