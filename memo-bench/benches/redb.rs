@@ -14,9 +14,10 @@ use redb::{ReadableDatabase, TableDefinition};
 const RAW: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("raw");
 const KEY: &str = "bench::answer(42)";
 
-/// The value both sides read: a short string, as many memoized functions return.
+/// The value both sides read: a short string (64 bytes encoded), as many memoized functions
+/// return.
 fn value() -> String {
-    "the answer to life, the universe and everything: 42".to_owned()
+    "the answer to life, the universe and everything is forty-two:42".to_owned()
 }
 
 fn hits(c: &mut Criterion) {
@@ -43,6 +44,12 @@ fn hits(c: &mut Criterion) {
                 .expect("hit");
             v
         });
+    });
+    // What protocol 2's checksum adds to a hit: one xxh3 over the encoded record.
+    let encoded = stored.encode();
+    let body = &encoded[..encoded.len() - 8];
+    group.bench_function("checksum_of_the_record", |b| {
+        b.iter(|| xxhash_rust::xxh3::xxh3_64(black_box(body)));
     });
     group.bench_function("raw_redb_get", |b| {
         b.iter(|| {

@@ -43,6 +43,17 @@ pub enum Error {
         /// How long the caller waited.
         timeout: Duration,
     },
+    /// The store panicked during a call; the Memoizer caught the panic and treats it as a store
+    /// fault (a miss, or a skipped write, unless the options are strict).
+    #[error("the {store} store panicked during {operation}: {message}")]
+    StorePanicked {
+        /// The kind of store.
+        store: &'static str,
+        /// What the Memoizer asked of it (`"read"`, `"write"`, ...).
+        operation: &'static str,
+        /// The panic's message, when it had one.
+        message: String,
+    },
     /// The store does not support this operation (see [`crate::Capabilities`]).
     #[error("the {store} store does not support {operation}")]
     Unsupported {

@@ -3,6 +3,7 @@
 pub mod budget;
 mod clock;
 mod error;
+mod fault;
 mod flight;
 pub mod key;
 mod memoizer;
@@ -16,6 +17,7 @@ pub mod doc_store;
 
 pub use clock::{Clock, ManualClock, SystemClock, from_unix, to_unix};
 pub use error::{BoxError, Error, Result};
+pub use fault::Fault;
 pub use memoizer::{DEFAULT_TIMEOUT, Memoizer, MemoizerBuilder, Stats, TryError};
 pub use options::{Options, Region};
 pub use record::{Bytes, Record};

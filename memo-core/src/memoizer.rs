@@ -15,8 +15,9 @@ use serde::de::DeserializeOwned;
 use crate::budget;
 use crate::clock::{Clock, SystemClock, to_unix};
 use crate::error::{Error, Result};
+use crate::fault::{Fault, Hook, Reporter, guard};
 use crate::flight::{Flights, Join, Leader, Outcome};
-use crate::options::{Dynamic, EtagSource, Options, Region, Setting};
+use crate::options::{Dynamic, EtagSource, Options, Region, Setting, etag_value};
 use crate::record::{Bytes, Record, duration_between};
 use crate::store::{Lock, LockProvider, Store};
 use crate::value;
@@ -61,6 +62,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     flights: Flights,
     counters: Counters,
+    reporter: Reporter,
 }
 
 #[derive(Default)]
@@ -164,6 +166,16 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// Runs `op` on the call's store, a panic in it turned into an error.
+    fn store<R>(
+        &self,
+        operation: &'static str,
+        op: impl FnOnce(&dyn Store) -> Result<R>,
+    ) -> Result<R> {
+        let store = &**self.cfg.store;
+        guard(store, operation, || op(store))
+    }
+
     #[inline(always)]
     fn now(&self) -> f64 {
         match self.now.get() {
@@ -194,9 +206,21 @@ impl Call<'_> {
         {
             return false;
         }
-        // `!(now < expiry)` rather than `now >= expiry` so that a NaN time is stale.
-        self.effective_expiry(record)
-            .is_none_or(|expiry| self.now() < expiry)
+        // `now < expiry` rather than `!(now >= expiry)` so that a NaN time is stale. A record
+        // created after `now` (the clock stepped back, or another machine's clock runs ahead)
+        // is stale too: its age is unknown, and its expiry would keep it fresh for as long as
+        // this clock lags, far past its `max_age`.
+        self.effective_expiry(record).is_none_or(|expiry| {
+            let now = self.now();
+            let from_the_future = record.created > now;
+            now < expiry && !from_the_future
+        })
+    }
+
+    /// Forgets the time read so far: after a wait, records created during it are not from
+    /// the future.
+    fn refresh_now(&self) {
+        self.now.set(None);
     }
 }
 
@@ -274,22 +298,35 @@ impl<E> From<Error> for Fail<E> {
 }
 
 /// Releases a held lock when dropped, also during a panic.
-struct LockGuard(Box<dyn Lock>);
+struct LockGuard {
+    lock: Box<dyn Lock>,
+    store: Arc<dyn Store>,
+}
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if let Err(error) = self.0.release() {
+        if let Err(error) = guard(&*self.store, "releasing the lock", || self.lock.release()) {
             tracing::warn!(%error, "memo: releasing a lock failed; it will lapse with its lease");
         }
     }
 }
 
 /// Builds a [`Memoizer`] with a clock and default options.
-#[derive(Debug)]
 pub struct MemoizerBuilder {
     store: Arc<dyn Store>,
     options: Options,
     clock: Arc<dyn Clock>,
+    on_fault: Option<Hook>,
+}
+
+impl fmt::Debug for MemoizerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoizerBuilder")
+            .field("store", &self.store)
+            .field("options", &self.options)
+            .field("on_fault", &self.on_fault.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoizerBuilder {
@@ -307,6 +344,41 @@ impl MemoizerBuilder {
         self
     }
 
+    /// Calls `hook` with every store fault (a failed or panicking store call, an undecodable
+    /// record), before the fault is counted and logged. For programs that page someone, or
+    /// that count faults their own way; the Memoizer still fails open (or errs when strict).
+    ///
+    /// Without a hook, faults are reported where a person sees them: the first at WARN through
+    /// `tracing`, then at most one a minute (with the number in between); a program with no
+    /// tracing subscriber gets the first on stderr, once. Every fault is also at DEBUG.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use memo_core::{Memoizer, Result, Record, Store};
+    ///
+    /// #[derive(Debug)]
+    /// struct Down;
+    /// impl Store for Down {
+    ///     fn get(&self, _: &str) -> Result<Option<Record>> { Err(memo_core::Error::backend("down", "unplugged")) }
+    ///     fn set(&self, _: &str, _: Record) -> Result<()> { Err(memo_core::Error::backend("down", "unplugged")) }
+    ///     fn delete(&self, _: &str) -> Result<bool> { Ok(false) }
+    /// }
+    ///
+    /// let faults = Arc::new(AtomicU64::new(0));
+    /// let seen = faults.clone();
+    /// let memo = Memoizer::builder(Down)
+    ///     .on_fault(move |fault| { seen.fetch_add(1, Ordering::Relaxed); })
+    ///     .build();
+    /// assert_eq!(memo.get("k", || 1_u8).unwrap(), 1); // computed: the store is down
+    /// assert_eq!(faults.load(Ordering::Relaxed), 2); // the read and the write
+    /// ```
+    #[must_use]
+    pub fn on_fault(mut self, hook: impl Fn(&Fault<'_>) + Send + Sync + 'static) -> Self {
+        self.on_fault = Some(Arc::new(hook));
+        self
+    }
+
     /// The Memoizer.
     pub fn build(self) -> Memoizer {
         // The store given to `builder` is the default unless `options` named another.
@@ -320,6 +392,7 @@ impl MemoizerBuilder {
                 clock: self.clock,
                 flights: Flights::default(),
                 counters: Counters::default(),
+                reporter: Reporter::new(self.on_fault),
             }),
         }
     }
@@ -359,6 +432,7 @@ impl Memoizer {
             store,
             options: Options::new(),
             clock: Arc::new(SystemClock),
+            on_fault: None,
         }
     }
 
@@ -484,7 +558,12 @@ impl Memoizer {
             _ => &self.inner.counters.mine().store_errors,
         };
         bump(counter);
-        tracing::warn!(key = %call.key, store = call.cfg.store.name(), %error, "memo: {operation} failed");
+        self.inner.reporter.report(&Fault {
+            key: &call.key,
+            store: call.cfg.store.name(),
+            operation,
+            error: &error,
+        });
         if call.cfg.strict() {
             Err(error)
         } else {
@@ -495,7 +574,7 @@ impl Memoizer {
     /// The fresh record under the call's key, if any; faults are misses unless strict.
     #[inline(always)]
     fn fresh_record(&self, call: &Call<'_>) -> Result<Option<Record>> {
-        match call.cfg.store.get(&call.key) {
+        match guard(&**call.cfg.store, "read", || call.cfg.store.get(&call.key)) {
             Ok(Some(record)) if call.is_fresh(&record) => Ok(Some(record)),
             Ok(_) => Ok(None),
             Err(error) => self.fault(call, "read", error).map(|()| None),
@@ -527,13 +606,15 @@ impl Memoizer {
         // with two threads).
         let mut value = None;
         let mut undecodable = None;
-        let read = call.cfg.store.read(&call.key, &mut |record| {
-            if call.is_fresh(record) {
-                match value::decode(&record.value) {
-                    Ok(decoded) => value = Some(decoded),
-                    Err(error) => undecodable = Some(error),
+        let read = guard(&**call.cfg.store, "read", || {
+            call.cfg.store.read(&call.key, &mut |record| {
+                if call.is_fresh(record) {
+                    match value::decode(&record.value) {
+                        Ok(decoded) => value = Some(decoded),
+                        Err(error) => undecodable = Some(error),
+                    }
                 }
-            }
+            })
         });
         match read {
             Ok(_) => match undecodable {
@@ -596,6 +677,7 @@ impl Memoizer {
         let _budget = budget::Scope::enter();
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
+            call.refresh_now();
             match flights.join(flight_key.clone()) {
                 Join::Leader(leader) => {
                     if flights.epoch() != epoch {
@@ -610,11 +692,15 @@ impl Memoizer {
                 Join::Waiter(flight) => match flight.wait(cfg.timeout()) {
                     // The leader's call may differ from ours (another etag, a shorter max_age,
                     // another type): its value serves us only if it is a hit for our call.
-                    Outcome::Done(record) => match value::decode(&record.value) {
-                        Ok(value) if call.is_fresh(&record) => return Ok(value),
-                        _ => return self.lead(call, None, f),
-                    },
+                    Outcome::Done(record) => {
+                        call.refresh_now();
+                        match value::decode(&record.value) {
+                            Ok(value) if call.is_fresh(&record) => return Ok(value),
+                            _ => return self.lead(call, None, f),
+                        }
+                    }
                     Outcome::Failed => {
+                        call.refresh_now();
                         epoch = flights.epoch();
                         if let Some(value) = self.read(call)? {
                             return Ok(value);
@@ -646,12 +732,13 @@ impl Memoizer {
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let guard = self.take_lock(call)?;
+        let held = self.take_lock(call)?;
+        call.refresh_now();
         // Double check: whoever held the lock before us may have stored the value.
-        if guard.is_some()
+        if held.is_some()
             && let Some((value, record)) = self.read_record(call)?
         {
-            drop(guard);
+            drop(held);
             if let Some(leader) = leader {
                 leader.finish(record);
             }
@@ -675,8 +762,10 @@ impl Memoizer {
                 return Ok(value);
             }
         };
-        let written = call.cfg.store.set(&call.key, record.clone());
-        drop(guard);
+        let written = guard(&**call.cfg.store, "write", || {
+            call.cfg.store.set(&call.key, record.clone())
+        });
+        drop(held);
         if let Some(leader) = leader {
             leader.finish(record);
         }
@@ -687,14 +776,26 @@ impl Memoizer {
     }
 
     fn take_lock(&self, call: &Call<'_>) -> Result<Option<LockGuard>> {
-        let lock = match call.cfg.lock() {
-            Setting::Value(provider) => Some(provider.lock(&call.key)),
-            Setting::Unset => call.cfg.store.lock(&call.key),
-            Setting::Cleared => None,
+        let store = call.cfg.store;
+        let lock = guard(&**store, "acquiring the lock", || {
+            Ok(match call.cfg.lock() {
+                Setting::Value(provider) => Some(provider.lock(&call.key)),
+                Setting::Unset => store.lock(&call.key),
+                Setting::Cleared => None,
+            })
+        });
+        let lock = match lock {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Ok(None),
+            Err(error) => return self.fault(call, "acquiring the lock", error).map(|()| None),
         };
-        let Some(lock) = lock else { return Ok(None) };
-        match lock.acquire(call.cfg.timeout()) {
-            Ok(true) => Ok(Some(LockGuard(lock))),
+        let timeout = call.cfg.timeout();
+        let acquired = guard(&**store, "acquiring the lock", || lock.acquire(timeout));
+        match acquired {
+            Ok(true) => Ok(Some(LockGuard {
+                lock,
+                store: store.clone(),
+            })),
             Ok(false) => {
                 bump(&self.inner.counters.mine().lock_timeouts);
                 tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout(),
@@ -863,9 +964,7 @@ impl Memoizer {
     /// The live record under `key` for these options, with store errors returned.
     fn live(&self, call: &Call<'_>) -> Result<Option<Record>> {
         Ok(call
-            .cfg
-            .store
-            .get(&call.key)?
+            .store("read", |s| s.get(&call.key))?
             .filter(|record| call.is_fresh(record)))
     }
 
@@ -903,7 +1002,9 @@ impl Memoizer {
     /// # Errors
     /// Store errors.
     pub fn delete(&self, key: &str) -> Result<bool> {
-        self.with_call(key, None, |call| call.cfg.store.delete(&call.key))
+        self.with_call(key, None, |call| {
+            call.store("delete", |s| s.delete(&call.key))
+        })
     }
 
     /// [`Memoizer::delete`] with per-call options.
@@ -911,7 +1012,9 @@ impl Memoizer {
     /// # Errors
     /// Store errors.
     pub fn delete_with(&self, key: &str, options: &Options) -> Result<bool> {
-        self.with_call(key, Some(options), |call| call.cfg.store.delete(&call.key))
+        self.with_call(key, Some(options), |call| {
+            call.store("delete", |s| s.delete(&call.key))
+        })
     }
 
     /// The time the value under `key` has left: `None` when missing, expired or never expiring.
@@ -983,7 +1086,7 @@ impl Memoizer {
             });
         };
         record.expiry = Some(at);
-        call.cfg.store.set(&call.key, record)
+        call.store("write", |s| s.set(&call.key, record))
     }
 
     /// The etag the live value under `key` was computed under; `None` when there is no live
@@ -1011,7 +1114,7 @@ impl Memoizer {
         let Some(etag) = self.live(call)?.and_then(|record| record.etag) else {
             return Ok(None);
         };
-        postcard::from_bytes(&etag)
+        postcard::from_bytes(etag_value(&etag)?)
             .map(Some)
             .map_err(|e| Error::Codec(format!("etag of {:?}: {e}", call.key)))
     }
@@ -1042,8 +1145,9 @@ impl Memoizer {
             .map(|ns| format!("{ns}:"))
             .unwrap_or_default();
         let mut removed = 0;
-        for key in cfg.store.scan(&prefix)? {
-            removed += u64::from(cfg.store.delete(&key)?);
+        let store = &**cfg.store;
+        for key in guard(store, "scan", || store.scan(&prefix))? {
+            removed += u64::from(guard(store, "delete", || store.delete(&key))?);
         }
         Ok(removed)
     }

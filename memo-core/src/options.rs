@@ -92,10 +92,23 @@ impl EtagSource {
     }
 }
 
+/// An etag's stored bytes: its type's name (references peeled off, as serde peels them), then
+/// its postcard bytes. postcard alone writes `0_u32`, `""`, `false` and `None` as the same byte
+/// `0`; with the type in front they never compare equal.
 pub(crate) fn encode_etag<E: Serialize + ?Sized>(etag: &E) -> Result<Bytes> {
-    postcard::to_allocvec(etag)
+    let name = std::any::type_name::<E>().trim_start_matches('&');
+    let mut out = Vec::with_capacity(name.len() + 9);
+    crate::record::put_bytes(&mut out, name.as_bytes());
+    postcard::to_extend(etag, out)
         .map(Bytes::from)
         .map_err(|e| Error::Codec(format!("etag: {e}")))
+}
+
+/// The postcard bytes of an etag written by [`encode_etag`].
+pub(crate) fn etag_value(stored: &[u8]) -> Result<&[u8]> {
+    let (_type_name, value) = postcard::take_from_bytes::<&[u8]>(stored)
+        .map_err(|e| Error::Codec(format!("etag: {e}")))?;
+    Ok(value)
 }
 
 /// The options of a call, a decorator or a region.

@@ -1,9 +1,10 @@
-//! The record a store keeps under a key, and its frozen protocol-1 encoding.
+//! The record a store keeps under a key, and its frozen protocol-2 encoding.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
 
@@ -11,7 +12,13 @@ use crate::error::{Error, Result};
 pub type Bytes = Arc<[u8]>;
 
 /// The protocol number [`Record::encode`] writes and [`Record::decode`] accepts.
-pub const PROTOCOL: u8 = 1;
+///
+/// Protocol 1 (memo 0.1) had no checksum; its records decode to [`Error::Codec`], so a cache
+/// written by 0.1 is a cache of misses that fill again.
+pub const PROTOCOL: u8 = 2;
+
+/// The checksum's length: an xxh3-64 of every byte before it, little-endian, at the end.
+const CHECKSUM_LEN: usize = 8;
 
 /// What a store keeps under a key: when the value was computed, when it expires, the etag it was
 /// computed under and the encoded value.
@@ -23,9 +30,12 @@ pub const PROTOCOL: u8 = 1;
 /// use memo_core::Record;
 ///
 /// let record = Record::new(1_700_000_000.5, Some(1_700_000_060.0), vec![1, 2, 3]);
-/// let bytes = record.encode();
+/// let mut bytes = record.encode();
 /// assert_eq!(Record::decode(&bytes).unwrap(), record);
 /// assert_eq!(Record::peek_expiry(&bytes).unwrap(), Some(1_700_000_060.0));
+///
+/// bytes[20] ^= 1; // one flipped bit anywhere: the checksum no longer matches
+/// assert!(Record::decode(&bytes).is_err());
 /// ```
 #[derive(Clone, Debug)]
 pub struct Record {
@@ -33,7 +43,8 @@ pub struct Record {
     pub created: f64,
     /// Absolute expiry in unix seconds; `None` never expires.
     pub expiry: Option<f64>,
-    /// postcard bytes of the etag the value was computed under.
+    /// The etag the value was computed under, as the Memoizer writes it: its type's name and
+    /// its postcard bytes, so that etags of different types never compare equal.
     pub etag: Option<Bytes>,
     /// postcard bytes of the value.
     pub value: Bytes,
@@ -69,7 +80,7 @@ impl Record {
         }
     }
 
-    /// The record with `etag` (postcard bytes of the etag value).
+    /// The record with `etag` (the etag's bytes as the Memoizer writes them).
     #[must_use]
     pub fn with_etag(mut self, etag: impl Into<Bytes>) -> Self {
         self.etag = Some(etag.into());
@@ -100,11 +111,14 @@ impl Record {
             + etag
             + varint_len(self.value.len())
             + self.value.len()
+            + CHECKSUM_LEN
     }
 
-    /// The protocol-1 bytes: postcard of `(protocol, created, expiry, etag, value)`.
+    /// The protocol-2 bytes: postcard of `(protocol, created, expiry, etag, value)`, then an
+    /// xxh3-64 checksum of those bytes (8 bytes, little-endian).
     ///
-    /// The layout is frozen by golden tests; changing it needs a new [`PROTOCOL`].
+    /// The layout is frozen by golden tests; changing it needs a new [`PROTOCOL`]. The expiry
+    /// sits in the first bytes, so [`Record::peek_expiry`] reads it without touching the value.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
         out.push(PROTOCOL);
@@ -124,19 +138,31 @@ impl Record {
             }
         }
         put_bytes(&mut out, &self.value);
+        let checksum = xxh3_64(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
         out
     }
 
-    /// Decodes [`Record::encode`]'s bytes.
+    /// Decodes [`Record::encode`]'s bytes, checking the checksum first: a record damaged
+    /// anywhere (one flipped bit) is an error, never a different record.
     ///
     /// Never panics, and allocates no more than the input's length.
     ///
     /// # Errors
-    /// [`Error::Codec`] for an unknown protocol, truncated or trailing bytes, or any other
-    /// malformed input.
+    /// [`Error::Codec`] for an unknown protocol (protocol 1 included), a checksum that does not
+    /// match, truncated or trailing bytes, or any other malformed input.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         check_protocol(bytes)?;
-        let (wire, rest) = postcard::take_from_bytes::<Wire<'_>>(bytes).map_err(Error::codec)?;
+        let Some(split) = bytes.len().checked_sub(CHECKSUM_LEN) else {
+            return Err(Error::codec("record shorter than its checksum"));
+        };
+        let (body, sum) = bytes.split_at(split);
+        let mut stored = [0; CHECKSUM_LEN];
+        stored.copy_from_slice(sum);
+        if xxh3_64(body) != u64::from_le_bytes(stored) {
+            return Err(Error::codec("record checksum mismatch (damaged record)"));
+        }
+        let (wire, rest) = postcard::take_from_bytes::<Wire<'_>>(body).map_err(Error::codec)?;
         if !rest.is_empty() {
             return Err(Error::codec(format!(
                 "{} trailing bytes after the record",
@@ -152,8 +178,9 @@ impl Record {
         })
     }
 
-    /// Reads only the expiry from encoded bytes, without touching the value: what a store's
-    /// compaction or purge needs.
+    /// Reads only the expiry from encoded bytes, without touching the value or checking the
+    /// checksum: what a store's compaction or purge needs. A damaged record may give a wrong
+    /// expiry here, which at worst drops it early; [`Record::decode`] never serves it.
     ///
     /// # Errors
     /// [`Error::Codec`] when the head of the record is malformed or of another protocol.
@@ -179,6 +206,9 @@ impl Eq for Record {}
 fn check_protocol(bytes: &[u8]) -> Result<()> {
     match bytes.first() {
         Some(&PROTOCOL) => Ok(()),
+        Some(1) => Err(Error::codec(
+            "record protocol 1 (memo 0.1, no checksum) is no longer read",
+        )),
         Some(&other) => Err(Error::codec(format!("unknown record protocol {other}"))),
         None => Err(Error::codec("empty record")),
     }
@@ -233,25 +263,29 @@ mod tests {
     }
 
     fn via_postcard(r: &Record) -> Vec<u8> {
-        postcard::to_stdvec(&Owned {
+        let mut bytes = postcard::to_stdvec(&Owned {
             protocol: PROTOCOL,
             created: r.created,
             expiry: r.expiry,
             etag: r.etag.as_deref(),
             value: &r.value,
         })
-        .unwrap()
+        .unwrap();
+        let checksum = xxh3_64(&bytes);
+        bytes.extend_from_slice(&checksum.to_le_bytes());
+        bytes
     }
 
     #[test]
     fn golden_bytes_without_expiry_or_etag() {
         let r = Record::new(1.5, None, vec![0xAA, 0xBB]);
         let expected = [
-            0x01, // protocol
+            0x02, // protocol
             0, 0, 0, 0, 0, 0, 0xF8, 0x3F, // created 1.5 LE
             0x00, // expiry None
             0x00, // etag None
             0x02, 0xAA, 0xBB, // value
+            0x5B, 0xD4, 0xA5, 0x67, 0x84, 0xCC, 0xED, 0xF7, // xxh3-64 of the bytes above, LE
         ];
         assert_eq!(r.encode(), expected);
         assert_eq!(r.encoded_len(), expected.len());
@@ -262,11 +296,12 @@ mod tests {
     fn golden_bytes_with_expiry_and_etag() {
         let r = Record::new(2.0, Some(-0.0), Vec::new()).with_etag(vec![0x07]);
         let expected = [
-            0x01, // protocol
+            0x02, // protocol
             0, 0, 0, 0, 0, 0, 0, 0x40, // created 2.0
             0x01, 0, 0, 0, 0, 0, 0, 0, 0x80, // Some(-0.0)
             0x01, 0x01, 0x07, // Some([7])
             0x00, // empty value
+            0xA9, 0x7D, 0xEC, 0xB4, 0xE1, 0x08, 0xF6, 0xDD, // checksum
         ];
         assert_eq!(r.encode(), expected);
         assert_eq!(Record::decode(&expected).unwrap(), r);
@@ -282,7 +317,7 @@ mod tests {
         let bytes = r.encode();
         // 300 = 0b10_0101100 -> 0xAC 0x02
         assert_eq!(&bytes[11..13], &[0xAC, 0x02]);
-        assert_eq!(bytes.len(), 13 + 300);
+        assert_eq!(bytes.len(), 13 + 300 + CHECKSUM_LEN);
         assert_eq!(r.encoded_len(), bytes.len());
     }
 
@@ -304,10 +339,32 @@ mod tests {
     #[test]
     fn unknown_protocol_is_a_codec_error() {
         let mut bytes = Record::new(1.0, None, vec![1]).encode();
-        bytes[0] = 2;
-        assert!(matches!(Record::decode(&bytes), Err(Error::Codec(m)) if m.contains("protocol 2")));
+        bytes[0] = 3;
+        assert!(matches!(Record::decode(&bytes), Err(Error::Codec(m)) if m.contains("protocol 3")));
         assert!(matches!(Record::peek_expiry(&bytes), Err(Error::Codec(_))));
         assert!(matches!(Record::decode(&[]), Err(Error::Codec(_))));
+    }
+
+    #[test]
+    fn a_protocol_1_record_is_a_codec_error() {
+        // memo 0.1's golden record: postcard of the five fields, no checksum.
+        let v1 = [1, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F, 0, 0, 2, 0xAA, 0xBB];
+        assert!(matches!(Record::decode(&v1), Err(Error::Codec(m)) if m.contains("protocol 1")));
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_a_codec_error() {
+        let bytes = Record::new(1.7e9, Some(1.7e9 + 60.0), vec![0x5A; 64])
+            .with_etag(vec![1, 2, 3])
+            .encode();
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                matches!(Record::decode(&damaged), Err(Error::Codec(_))),
+                "bit {bit} flipped still decoded"
+            );
+        }
     }
 
     #[test]
@@ -328,9 +385,12 @@ mod tests {
 
     #[test]
     fn huge_declared_length_does_not_allocate_or_panic() {
-        let mut bytes = vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut bytes = vec![PROTOCOL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         bytes.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
-        assert!(Record::decode(&bytes).is_err());
+        // A valid checksum, so that the declared length itself is what decoding meets.
+        let checksum = xxh3_64(&bytes);
+        bytes.extend_from_slice(&checksum.to_le_bytes());
+        assert!(matches!(Record::decode(&bytes), Err(Error::Codec(_))));
     }
 
     #[test]

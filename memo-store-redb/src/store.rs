@@ -926,9 +926,9 @@ mod tests {
     fn an_undecodable_record_is_a_codec_error_and_a_miss_for_the_memoizer() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(RedbStore::open(dir.path().join("codec.redb")).unwrap());
-        let mut protocol_2 = Record::new(1.0, None, vec![1]).encode();
-        protocol_2[0] = 2;
-        plant(&store, "future", &protocol_2);
+        let mut protocol_3 = Record::new(1.0, None, vec![1]).encode();
+        protocol_3[0] = 3;
+        plant(&store, "future", &protocol_3);
         plant(&store, "junk", b"");
         assert!(matches!(store.get("future"), Err(Error::Codec(_))));
         assert!(matches!(store.get("junk"), Err(Error::Codec(_))));

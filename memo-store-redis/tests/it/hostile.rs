@@ -83,7 +83,7 @@ fn a_value_that_is_not_a_record_is_a_codec_error_and_a_memoizer_miss() {
     let store = support::store(&url);
     let mut raw = support::raw(&url);
     let mut wrong_protocol = Record::new(1.0, None, vec![1]).encode();
-    wrong_protocol[0] = 2;
+    wrong_protocol[0] = 3;
     let mut trailing = Record::new(1.0, None, vec![1]).encode();
     trailing.push(0);
     let junk: [&[u8]; 5] = [b"hello", b"", &wrong_protocol, &trailing, &[0x01, 0xFF]];
