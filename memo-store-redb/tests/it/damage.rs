@@ -112,6 +112,8 @@ fn flipped_bytes_never_give_a_wrong_value_or_a_panic() {
 /// One trial in the child: write the records, damage the file, read every key through a
 /// Memoizer, and print the counts.
 fn trial(mode: &str) {
+    // libtest's "test ... " line has no newline yet: end it, so every count is a line.
+    println!();
     let file = child_file();
     let seed: u64 = std::env::var("MEMO_REDB_TEST_SEED")
         .unwrap()
