@@ -23,8 +23,9 @@ use crate::tables::{Entry, Names, Writer, order};
 /// A persistent store in a redb file: the embedded default.
 ///
 /// Records survive restarts; a crash loses at most the writes of the [`Durability`] window and
-/// never corrupts the file. One process at a time opens a file: another gets an error at once.
-/// See the crate docs for the options.
+/// never corrupts the file. One process at a time opens a file: another runs uncached. Faults
+/// (a full disk, a damaged file, a panic inside redb) turn caching off until the store reopens
+/// the file by itself; see the crate docs for the options and "Faults and recovery".
 ///
 /// ```
 /// use memo_core::Memoizer;
@@ -487,8 +488,9 @@ impl RedbStore {
     /// Opens the store in the file at `path` (created when missing) with the default options.
     ///
     /// # Errors
-    /// [`Error::Backend`] naming the file when redb cannot open it: it is not a redb file, its
-    /// directory is missing, or it is open in another process or handle.
+    /// [`Error::Config`] when the file is not memo's (left untouched); [`Error::Backend`] naming
+    /// the file when its directory is missing. A file open elsewhere or not writable gives a
+    /// store that runs uncached (see [`RedbStoreBuilder::require_file`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::builder(path).build()
     }
