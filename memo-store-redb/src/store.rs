@@ -43,6 +43,9 @@ pub struct RedbStore {
 struct Shared {
     /// The open database, or why there is none.
     handle: RwLock<Handle>,
+    /// The generation of the open database, [`DOWN`] while there is none: what each call checks
+    /// first, without touching `handle`'s lock (shared by every thread's hits).
+    up: AtomicU64,
     /// How to open the database again; `None` for a database handed in, which cannot be.
     origin: Option<Origin>,
     /// Whether opening checks every page (a reopen after damage always does).
@@ -78,6 +81,9 @@ type Records = redb::ReadOnlyTable<&'static str, Entry>;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// The longest wait between attempts.
 const LAST_RETRY: Duration = Duration::from_secs(30);
+
+/// [`Shared::up`] while the store has no database.
+const DOWN: u64 = u64::MAX;
 
 /// The database handle, replaced by a new one after a fault.
 struct Handle {
@@ -171,13 +177,10 @@ impl Shared {
     /// The generation of the open database, reopening it first if it is down and an attempt is
     /// due.
     fn ensure(&self) -> Result<u64> {
-        {
-            let handle = self.handle();
-            if handle.db.is_some() {
-                return Ok(handle.generation);
-            }
+        match self.up.load(Ordering::Acquire) {
+            DOWN => self.reopen(),
+            generation => Ok(generation),
         }
-        self.reopen()
     }
 
     fn reopen(&self) -> Result<u64> {
@@ -241,6 +244,7 @@ impl Shared {
             handle.db = Some(Arc::new(db));
             handle.generation += 1;
             handle.down = None;
+            self.up.store(handle.generation, Ordering::Release);
             handle.generation
         };
         self.invalidate();
@@ -269,6 +273,7 @@ impl Shared {
                 return;
             }
             handle.generation += 1;
+            self.up.store(DOWN, Ordering::Release);
             handle.down = Some(Down {
                 reason: reason.clone(),
                 quiet: false,
@@ -562,6 +567,11 @@ impl RedbStore {
             Err(error) => (uncached(error.to_string()), (0, 0)),
         };
         let down = handle.down.as_ref().map(|d| d.reason.clone());
+        let up = if down.is_some() {
+            DOWN
+        } else {
+            handle.generation
+        };
 
         let flush_every = match durability {
             Durability::Batched { interval, .. } => Some(interval),
@@ -570,6 +580,7 @@ impl RedbStore {
         let purge_every = config.purge_every;
         let shared = Arc::new(Shared {
             handle: RwLock::new(handle),
+            up: AtomicU64::new(up),
             origin,
             check_integrity: config.check_integrity,
             reopening: Mutex::new(()),
@@ -613,7 +624,7 @@ impl RedbStore {
     /// unavailable when it was built) and after a fault until the database reopens; see the
     /// crate docs, "Faults and recovery".
     pub fn is_caching(&self) -> bool {
-        self.shared.handle().db.is_some()
+        self.shared.up.load(Ordering::Acquire) != DOWN
     }
 
     /// Writes `set` acknowledged (returned `Ok`) that the store does not hold: dropped by a

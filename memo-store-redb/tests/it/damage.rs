@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memo_core::Memoizer;
 use memo_store_redb::RedbStore;
@@ -105,6 +105,14 @@ fn flipped_bytes_never_give_a_wrong_value_or_a_panic() {
             }
         }
         println!("{mode}: {TRIALS} trials, {totals:?}");
+        let refused = totals.get("open_refused").copied().unwrap_or(0);
+        let caching = totals.get("caching_at_end").copied().unwrap_or(0);
+        if caching + refused != TRIALS {
+            failures.push(format!(
+                "{mode}: {} stores never recovered",
+                TRIALS - caching - refused
+            ));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -168,6 +176,13 @@ fn trial(mode: &str) {
         }
     }
     let stats = memo.stats();
+    // A store that went down recovers by itself: reopened, or moved aside and started afresh.
+    let went_down = !store.is_caching();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !store.is_caching() && Instant::now() < deadline {
+        let _ = memo.get("probe", || String::new());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let moved = std::fs::read_dir(file.parent().unwrap())
         .unwrap()
         .filter(|e| {
@@ -187,5 +202,6 @@ fn trial(mode: &str) {
     println!("count codec_errors {}", stats.codec_errors);
     println!("count redb_panics_caught {}", panics.load(Ordering::SeqCst));
     println!("count moved_aside {moved}");
+    println!("count down_after_reads {}", u64::from(went_down));
     println!("count caching_at_end {}", u64::from(store.is_caching()));
 }

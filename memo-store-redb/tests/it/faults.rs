@@ -56,6 +56,10 @@ fn a_foreign_redb_file_is_left_byte_for_byte_unchanged() {
     let crashed = dir.path().join("crashed.redb");
     let status = child(TEST, "foreign writer", &crashed).status().unwrap();
     assert!(status.success());
+    assert!(
+        redb::Database::builder().open_read_only(&crashed).is_err(),
+        "the crashed database needs a repair (which writes) before it opens"
+    );
 
     for file in [&clean, &crashed] {
         let before = std::fs::read(file).unwrap();
@@ -418,4 +422,47 @@ fn a_storage_that_refuses_writes_runs_uncached_or_errors_when_required() {
     disk.store(HEALTHY, Ordering::SeqCst);
     until_caching(&store, "k");
     assert_eq!(store.get("k").unwrap(), Some(rec(1)));
+}
+
+#[test]
+fn a_file_damaged_while_open_is_moved_aside_and_caching_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("open.redb");
+    {
+        let store = RedbStore::open(&file).unwrap();
+        for i in 0..2000 {
+            store.set(&format!("k{i}"), rec(i)).unwrap();
+        }
+    }
+    // Opened sound (the check passes), then damaged under it: a cold cache reads the damage.
+    let store = RedbStore::open(&file).unwrap();
+    let len = std::fs::metadata(&file).unwrap().len() as usize;
+    let mut bytes = std::fs::read(&file).unwrap();
+    for byte in &mut bytes[len / 3..] {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let (mut served, mut failed) = (0, 0);
+    for i in 0..2000 {
+        match store.get(&format!("k{i}")) {
+            Ok(Some(record)) => {
+                assert_eq!(record, rec(i), "a wrong record for k{i}");
+                served += 1;
+            }
+            Ok(None) => panic!("k{i} vanished without an error"),
+            Err(_) => failed += 1,
+        }
+    }
+    println!("{served} served, {failed} failed");
+    assert!(failed > 0, "the damage went unnoticed");
+    until_caching(&store, "k0");
+    let moved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("open.redb.damaged-"))
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(store.get("k0").unwrap(), None, "a fresh cache");
+    store.set("k0", rec(0)).unwrap();
+    assert_eq!(store.get("k0").unwrap(), Some(rec(0)));
 }
