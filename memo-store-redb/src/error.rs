@@ -124,8 +124,17 @@ pub(crate) fn is_unavailable(error: &memo_core::Error) -> bool {
         if matches!(source.downcast_ref::<RedbError>(), Some(RedbError::Unavailable(_))))
 }
 
+/// A read that redb's structures sent past the end of the file, or that found nonsense: damage.
+fn damaged_io(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+    )
+}
+
 fn engine_fault(error: &redb::Error) -> Option<Fault> {
     match error {
+        redb::Error::Io(e) if damaged_io(e) => Some(Fault::Damaged),
         redb::Error::Corrupted(_) | redb::Error::LockPoisoned(_) => Some(Fault::Damaged),
         redb::Error::Io(_)
         | redb::Error::TransactionPoisoned
@@ -138,6 +147,7 @@ fn engine_fault(error: &redb::Error) -> Option<Fault> {
 
 fn storage_fault(error: &redb::StorageError) -> Option<Fault> {
     match error {
+        redb::StorageError::Io(e) if damaged_io(e) => Some(Fault::Damaged),
         redb::StorageError::Corrupted(_) | redb::StorageError::LockPoisoned(_) => {
             Some(Fault::Damaged)
         }

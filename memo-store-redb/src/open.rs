@@ -263,8 +263,13 @@ fn guarded_open(
         Ok(Err(DatabaseError::Storage(StorageError::Corrupted(reason)))) => {
             Err(Refused::Damaged(reason))
         }
+        // redb's magic number, then a structure that says nothing sound (InvalidData) or that
+        // points past the end of the file (UnexpectedEof): damage, not a passing fault.
         Ok(Err(DatabaseError::Storage(StorageError::Io(e))))
-            if e.kind() == io::ErrorKind::InvalidData =>
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+            ) =>
         {
             Err(Refused::Damaged(e.to_string()))
         }

@@ -18,7 +18,7 @@ use crate::builder::{Durability, RedbStoreBuilder};
 use crate::error::{self, Fault, engine};
 use crate::open::{self, Failure, Origin};
 use crate::queue::{Batch, Queue};
-use crate::tables::{Entry, Names, Writer, order};
+use crate::tables::{Entry, Names, Writer, order, unseal};
 
 /// A persistent store in a redb file: the embedded default.
 ///
@@ -738,7 +738,7 @@ impl RedbStore {
         }
         match self.shared.records()?.get(key).map_err(engine)? {
             None => Ok(None),
-            Some(entry) => Record::decode(entry.value().2).map(Some),
+            Some(entry) => Record::decode(unseal(key, entry.value().2)?).map(Some),
         }
     }
 
