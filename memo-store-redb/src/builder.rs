@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use memo_core::{Error, Result};
 
-use crate::open::{self, Factory, Failure, Origin};
-use crate::store::RedbStore;
+use crate::open::{Factory, Failure, Origin};
+use crate::store::{self, RedbStore};
+use crate::tables::Names;
 
 /// When writes reach the disk.
 ///
@@ -208,21 +209,22 @@ impl RedbStoreBuilder {
         if self.table.is_empty() {
             return Err(Error::Config("redb: the table name is empty".into()));
         }
+        let names = Names::new(&self.table);
+        let batched = matches!(self.durability, Durability::Batched { .. });
         let origin = match &self.source {
-            Source::Database(db) => return RedbStore::start(&self, Ok(db.clone()), None, None),
+            Source::Database(db) => {
+                let ready = store::ready_in(db.clone(), &names, batched)?;
+                return RedbStore::start(&self, Ok(ready), None);
+            }
             Source::Origin(origin) => origin.clone(),
         };
-        let mut moved_aside = None;
-        let db = match open::open(&origin, self.check_integrity) {
-            Ok(opened) => {
-                moved_aside = opened.moved_aside;
-                Ok(Arc::new(opened.db))
-            }
+        let ready = match store::open_ready(&origin, self.check_integrity, &names, batched) {
+            Ok(ready) => Ok(ready),
             Err(Failure::Foreign(message)) => return Err(Error::Config(message)),
             Err(Failure::Fatal(error)) => return Err(error),
             Err(Failure::Unavailable(error)) if self.require_file => return Err(error),
             Err(Failure::Unavailable(error)) => Err(error),
         };
-        RedbStore::start(&self, db, Some(origin), moved_aside)
+        RedbStore::start(&self, ready, Some(origin))
     }
 }

@@ -118,6 +118,14 @@ pub(crate) fn fault(error: &memo_core::Error) -> Option<Fault> {
     }
 }
 
+/// Whether `error` is a table of the store's that exists with other types: in a file that holds
+/// memo's tables, a damaged table definition (or a cache of another memo version).
+pub(crate) fn is_table_mismatch(error: &memo_core::Error) -> bool {
+    matches!(error, memo_core::Error::Backend { store: "redb", source }
+        if matches!(source.downcast_ref::<RedbError>(), Some(RedbError::Table { source, .. })
+            if !matches!(source, redb::TableError::Storage(_))))
+}
+
 /// Whether `error` is the store's "caching is off" answer.
 pub(crate) fn is_unavailable(error: &memo_core::Error) -> bool {
     matches!(error, memo_core::Error::Backend { store: "redb", source }

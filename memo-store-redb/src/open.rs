@@ -179,13 +179,37 @@ fn open_path(path: &Path, check_integrity: bool) -> Result<Opened, Failure> {
             Err(Refused::Failed(e)) => return Err(unavailable(e)),
         },
     };
+    replace_path(path, &reason)
+}
+
+/// Moves memo's damaged cache at `origin` aside and creates a fresh one in its place.
+pub(crate) fn replace(origin: &Origin, reason: &str) -> Result<Opened, Failure> {
+    match origin {
+        Origin::Path(path) => replace_path(path, reason),
+        Origin::Backend(_) => Err(backend_damaged(reason)),
+    }
+}
+
+fn replace_path(path: &Path, reason: &str) -> Result<Opened, Failure> {
     let aside = aside_name(path);
     tracing::warn!(file = %path.display(), moved_to = %aside.display(), %reason,
         "memo-redb: the cache file is damaged; moving it aside and starting a fresh one");
-    std::fs::rename(path, &aside).map_err(|e| unavailable(e.into()))?;
-    let mut opened = fresh()?;
-    opened.moved_aside = Some(aside);
-    Ok(opened)
+    std::fs::rename(path, &aside)
+        .map_err(|e| Failure::Unavailable(crate::error::open(path, e.into())))?;
+    let db = redb_builder(false)
+        .create(path)
+        .map_err(|e| Failure::Unavailable(crate::error::open(path, e)))?;
+    Ok(Opened {
+        db,
+        moved_aside: Some(aside),
+    })
+}
+
+fn backend_damaged(reason: &str) -> Failure {
+    Failure::Unavailable(crate::error::unavailable(format!(
+        "the database in the storage backend is damaged ({reason}); a backend cannot be moved \
+         aside, so the store stays uncached until the backend holds a sound or empty database"
+    )))
 }
 
 fn open_backend(opener: &dyn Opener, check_integrity: bool) -> Result<Opened, Failure> {
@@ -215,10 +239,7 @@ fn open_backend(opener: &dyn Opener, check_integrity: bool) -> Result<Opened, Fa
             Err(Refused::Failed(e)) => return Err(unavailable(e)),
         },
     };
-    Err(Failure::Unavailable(crate::error::unavailable(format!(
-        "the database in the storage backend is damaged ({reason}); a backend cannot be moved \
-         aside, so the store stays uncached until the backend holds a sound or empty database"
-    ))))
+    Err(backend_damaged(&reason))
 }
 
 fn foreign(what: &str, why: &str) -> Failure {

@@ -208,30 +208,21 @@ impl Shared {
             }
         };
         let origin = self.origin.as_ref().expect("checked above");
-        let opened = match open::open(origin, self.check_integrity || check) {
-            Ok(opened) => opened,
+        let batched = matches!(self.durability, Durability::Batched { .. });
+        let ready = match open_ready(origin, self.check_integrity || check, &self.names, batched) {
+            Ok(ready) => ready,
             Err(Failure::Foreign(reason)) => return Err(self.retry_later(reason)),
             Err(Failure::Unavailable(e) | Failure::Fatal(e)) => {
                 return Err(self.retry_later(e.to_string()));
             }
         };
-        if let Some(aside) = &opened.moved_aside {
+        if let Some(aside) = &ready.moved_aside {
             self.stderr_once(&format!(
                 "the damaged cache file was moved to {} and a fresh one started",
                 aside.display()
             ));
         }
-        let db = opened.db;
-        let batched = matches!(self.durability, Durability::Batched { .. });
-        let prepared = catch_unwind(AssertUnwindSafe(|| prepare(&db, &self.names, batched)))
-            .unwrap_or_else(|p| Err(error::panicked(&*p)));
-        let (live, next_seq) = match prepared {
-            Ok(totals) => totals,
-            Err(error) => {
-                let _closed = catch_unwind(AssertUnwindSafe(move || drop(db)));
-                return Err(self.retry_later(error.to_string()));
-            }
-        };
+        let (db, (live, next_seq)) = (ready.db, ready.totals);
         {
             let mut totals = self.totals();
             totals.live = live;
@@ -241,7 +232,7 @@ impl Shared {
         }
         let generation = {
             let mut handle = self.handle_mut();
-            handle.db = Some(Arc::new(db));
+            handle.db = Some(db);
             handle.generation += 1;
             handle.down = None;
             self.up.store(handle.generation, Ordering::Release);
@@ -472,6 +463,66 @@ impl Shared {
     }
 }
 
+/// A database the store can run on: opened, its tables made, its totals read.
+pub(crate) struct Ready {
+    pub(crate) db: Arc<redb::Database>,
+    pub(crate) totals: (u64, u64),
+    pub(crate) moved_aside: Option<PathBuf>,
+}
+
+/// Opens the database at `origin` and prepares the store's tables in it. A file whose tables
+/// turn out damaged (redb reports corruption or panics, or a table's types are garbled) is
+/// moved aside and replaced: it passed [`open::open`]'s test of being memo's.
+pub(crate) fn open_ready(
+    origin: &Origin,
+    check_integrity: bool,
+    names: &Names,
+    batched: bool,
+) -> std::result::Result<Ready, Failure> {
+    let opened = open::open(origin, check_integrity)?;
+    let mut moved_aside = opened.moved_aside;
+    let mut db = opened.db;
+    for attempt in 0..2 {
+        let prepared = catch_unwind(AssertUnwindSafe(|| prepare(&db, names, batched)))
+            .unwrap_or_else(|p| Err(error::panicked(&*p)));
+        let error = match prepared {
+            Ok(totals) => {
+                return Ok(Ready {
+                    db: Arc::new(db),
+                    totals,
+                    moved_aside,
+                });
+            }
+            Err(error) => error,
+        };
+        let _closed = catch_unwind(AssertUnwindSafe(move || drop(db)));
+        let damaged =
+            error::fault(&error) == Some(Fault::Damaged) || error::is_table_mismatch(&error);
+        if !damaged || attempt == 1 {
+            return Err(if error::fault(&error).is_some() || damaged {
+                Failure::Unavailable(error)
+            } else {
+                Failure::Fatal(error)
+            });
+        }
+        let replaced = open::replace(origin, &error.to_string())?;
+        moved_aside = replaced.moved_aside;
+        db = replaced.db;
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+/// The store in a database handed in, its tables made and its totals read.
+pub(crate) fn ready_in(db: Arc<redb::Database>, names: &Names, batched: bool) -> Result<Ready> {
+    let totals = catch_unwind(AssertUnwindSafe(|| prepare(&db, names, batched)))
+        .unwrap_or_else(|p| Err(error::panicked(&*p)))?;
+    Ok(Ready {
+        db,
+        totals,
+        moved_aside: None,
+    })
+}
+
 /// Creates the store's tables if missing and reads the saved `(live bytes, next sequence)`,
 /// in a durable commit.
 fn prepare(db: &redb::Database, names: &Names, batched: bool) -> Result<(u64, u64)> {
@@ -514,13 +565,12 @@ impl RedbStore {
         RedbStoreBuilder::from_database(db).build()
     }
 
-    /// Starts the store on `db`, or uncached with `db`'s error as the reason (the builder has
+    /// Starts the store on `ready`, or uncached with its error as the reason (the builder has
     /// already decided that this is allowed). `origin` is how to open the database again.
     pub(crate) fn start(
         config: &RedbStoreBuilder,
-        db: std::result::Result<Arc<redb::Database>, Error>,
+        ready: std::result::Result<Ready, Error>,
         origin: Option<Origin>,
-        moved_aside: Option<PathBuf>,
     ) -> Result<Self> {
         let path = match &origin {
             Some(Origin::Path(path)) => Some(path.clone()),
@@ -528,43 +578,31 @@ impl RedbStore {
         };
         let names = Names::new(&config.table);
         let durability = config.durability;
-        let batched = matches!(durability, Durability::Batched { .. });
-        let uncached = |reason: String| Handle {
-            db: None,
-            generation: 0,
-            down: Some(Down {
-                reason,
-                quiet: true,
-                check: false,
-                next_attempt: origin.as_ref().map(|_| Instant::now() + FIRST_RETRY),
-                backoff: FIRST_RETRY,
-            }),
-        };
-        let (handle, (live, next_seq)) = match db {
-            Ok(db) => match catch_unwind(AssertUnwindSafe(|| prepare(&db, &names, batched)))
-                .unwrap_or_else(|p| Err(error::panicked(&*p)))
-            {
-                Ok(totals) => (
-                    Handle {
-                        db: Some(db),
-                        generation: 0,
-                        down: None,
-                    },
-                    totals,
-                ),
-                Err(error)
-                    if config.require_file
-                        || origin.is_none()
-                        || error::fault(&error).is_none() =>
-                {
-                    return Err(error);
-                }
-                Err(error) => {
-                    let _closed = catch_unwind(AssertUnwindSafe(move || drop(db)));
-                    (uncached(error.to_string()), (0, 0))
-                }
-            },
-            Err(error) => (uncached(error.to_string()), (0, 0)),
+        let mut moved_aside = None;
+        let (handle, (live, next_seq)) = match ready {
+            Ok(ready) => {
+                moved_aside = ready.moved_aside;
+                let handle = Handle {
+                    db: Some(ready.db),
+                    generation: 0,
+                    down: None,
+                };
+                (handle, ready.totals)
+            }
+            Err(error) => {
+                let handle = Handle {
+                    db: None,
+                    generation: 0,
+                    down: Some(Down {
+                        reason: error.to_string(),
+                        quiet: true,
+                        check: false,
+                        next_attempt: origin.as_ref().map(|_| Instant::now() + FIRST_RETRY),
+                        backoff: FIRST_RETRY,
+                    }),
+                };
+                (handle, (0, 0))
+            }
         };
         let down = handle.down.as_ref().map(|d| d.reason.clone());
         let up = if down.is_some() {

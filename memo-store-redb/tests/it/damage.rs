@@ -130,11 +130,12 @@ fn trial(mode: &str) {
         .parse()
         .unwrap();
     let mut rng = Rng(seed);
-    // redb panics on some damage (and the store catches it); count, do not print.
+    // redb panics on some damage (and the store catches it): count them (stderr is not read).
     let panics = Arc::new(AtomicU64::new(0));
     let seen = panics.clone();
-    std::panic::set_hook(Box::new(move |_| {
+    std::panic::set_hook(Box::new(move |info| {
         seen.fetch_add(1, Ordering::SeqCst);
+        eprintln!("panic: {info}");
     }));
     {
         let memo = Memoizer::new(RedbStore::open(&file).unwrap());
