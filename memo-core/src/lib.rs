@@ -15,7 +15,9 @@ mod value;
 #[doc(hidden)]
 pub mod doc_store;
 
-pub use clock::{Clock, ManualClock, SystemClock, from_unix, to_unix};
+pub use clock::{
+    Clock, ManualClock, SystemClock, from_unix, span_rounded_down, span_rounded_up, to_unix,
+};
 pub use error::{BoxError, Error, Result};
 pub use fault::Fault;
 pub use memoizer::{DEFAULT_TIMEOUT, Memoizer, MemoizerBuilder, Stats, TryError};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::clock::span_rounded_down;
 use crate::error::{Error, Result};
 
 /// Shared immutable bytes: cloning a [`Record`] never copies its value.
@@ -95,7 +96,7 @@ impl Record {
     /// The time left at `now`, rounded down to the nanosecond; `None` when the record never
     /// expires, `Some(ZERO)` once it has expired.
     pub fn remaining(&self, now: f64) -> Option<Duration> {
-        self.expiry.map(|expiry| duration_between(now, expiry))
+        self.expiry.map(|expiry| span_rounded_down(now, expiry))
     }
 
     /// The length of [`Record::encode`]'s output, without encoding.
@@ -228,23 +229,6 @@ pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 fn varint_len(len: usize) -> usize {
     let bits = usize::BITS - len.leading_zeros();
     (bits.max(1) as usize).div_ceil(7)
-}
-
-/// `to - from` seconds as a `Duration`, rounded down to the nanosecond, zero when negative.
-pub(crate) fn duration_between(from: f64, to: f64) -> Duration {
-    let secs = to - from;
-    if secs.is_nan() || secs <= 0.0 {
-        return Duration::ZERO;
-    }
-    let whole = secs.floor();
-    if whole >= u64::MAX as f64 {
-        // Beyond what a Duration holds (about 5.8e11 years): the largest one is still below
-        // the truth.
-        return Duration::MAX;
-    }
-    // `secs - whole` is exact (Sterbenz), so the nanoseconds only ever round down.
-    let nanos = (((secs - whole) * 1e9).floor() as u32).min(999_999_999);
-    Duration::new(whole as u64, nanos)
 }
 
 #[cfg(test)]

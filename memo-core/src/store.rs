@@ -200,7 +200,48 @@ impl Capabilities {
     }
 }
 
+/// Forwards every method, defaults included, so that a store's own `read`, `ttl` or `lock` is
+/// never hidden behind its pointer (the lint makes a new trait method a compile error here).
+#[deny(clippy::missing_trait_methods)]
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        (**self).set(key, record)
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        (**self).delete(key)
+    }
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        (**self).read(key, visit)
+    }
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        (**self).ttl(key)
+    }
+    fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        (**self).lock(key)
+    }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        (**self).scan(prefix)
+    }
+    fn purge_expired(&self, now: f64) -> Result<u64> {
+        (**self).purge_expired(now)
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}
+
+/// Forwards every method, defaults included, like the `Arc` impl.
+#[deny(clippy::missing_trait_methods)]
+impl<S: Store + ?Sized> Store for Box<S> {
     fn get(&self, key: &str) -> Result<Option<Record>> {
         (**self).get(key)
     }
@@ -263,5 +304,71 @@ pub trait LockProvider: Send + Sync + Debug + 'static {
 impl<P: LockProvider + ?Sized> LockProvider for std::sync::Arc<P> {
     fn lock(&self, key: &str) -> Box<dyn Lock> {
         (**self).lock(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::doc_store::DocStore;
+
+    /// Answers every defaulted method its own way, and counts lent reads.
+    #[derive(Debug, Default)]
+    struct Own {
+        inner: DocStore,
+        lent: AtomicU64,
+    }
+
+    impl Store for Own {
+        fn get(&self, key: &str) -> Result<Option<Record>> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, record: Record) -> Result<()> {
+            self.inner.set(key, record)
+        }
+        fn delete(&self, key: &str) -> Result<bool> {
+            self.inner.delete(key)
+        }
+        fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+            self.lent.fetch_add(1, Ordering::Relaxed);
+            self.inner.read(key, visit)
+        }
+        fn ttl(&self, _: &str) -> Result<Option<Duration>> {
+            Ok(Some(Duration::from_secs(7)))
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::none().scan(true).shared(true)
+        }
+        fn scan(&self, _: &str) -> Result<Vec<String>> {
+            Ok(vec!["own".into()])
+        }
+        fn purge_expired(&self, _: f64) -> Result<u64> {
+            Ok(3)
+        }
+        fn name(&self) -> &'static str {
+            "own"
+        }
+    }
+
+    fn forwards(store: &dyn Store, own: &Own) {
+        store.set("k", Record::new(1.0, None, vec![1])).unwrap();
+        assert!(store.read("k", &mut |_| ()).unwrap());
+        assert_eq!(own.lent.load(Ordering::Relaxed), 1, "read reached the inner store");
+        assert_eq!(store.ttl("k").unwrap(), Some(Duration::from_secs(7)));
+        assert_eq!(store.capabilities(), own.capabilities());
+        assert_eq!(store.scan("").unwrap(), ["own"]);
+        assert_eq!(store.purge_expired(0.0).unwrap(), 3);
+        assert_eq!(store.name(), "own");
+    }
+
+    #[test]
+    fn arc_and_box_forward_the_defaulted_methods() {
+        let arc = Arc::new(Own::default());
+        forwards(&arc.clone(), &arc);
+        let boxed: Box<Own> = Box::default();
+        forwards(&boxed, &boxed);
     }
 }

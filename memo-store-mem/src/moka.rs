@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use memo_core::{Capabilities, Error, Record, Result, Store, to_unix};
+use memo_core::{Capabilities, Error, Record, Result, Store, span_rounded_up, to_unix};
 use moka::Expiry;
 use moka::ops::compute::{CompResult, Op};
 use moka::sync::Cache;
@@ -229,25 +229,19 @@ fn lifetime(record: &Record, since: Instant) -> Option<Duration> {
 /// Slack for the rounding of unix times held as `f64` (about 0.24 µs apart today).
 const F64_SLACK: Duration = Duration::from_micros(1);
 
-/// The time from `now` to `expiry` (unix seconds), rounded up so that it is never short;
-/// `None` (never) when `expiry` is NaN or too far to count.
+/// The time from `now` to `expiry` (unix seconds), rounded up so that it is never short, plus
+/// the slack of `f64` times; `None` (never) when `expiry` is NaN or too far to count (the
+/// Memoizer counts a NaN expiry as stale; keeping such a record is the safe side for a store).
 fn time_left(expiry: f64, now: f64) -> Option<Duration> {
-    let secs = expiry - now;
-    if secs.is_nan() {
-        // The Memoizer counts a NaN expiry as stale; keeping it is the safe side for a store.
-        return None;
-    }
-    if secs <= 0.0 {
-        return Some(Duration::ZERO);
-    }
-    let nanos = (secs * 1e9).ceil();
-    if nanos >= u64::MAX as f64 {
-        return None;
-    }
-    // In range: checked above, and `nanos` is positive and whole.
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let nanos = nanos as u64;
-    Some(Duration::from_nanos(nanos).saturating_add(F64_SLACK))
+    // moka counts in u64 nanoseconds: a longer life is "never".
+    let countable = |left: &Duration| left.as_nanos() < u128::from(u64::MAX);
+    span_rounded_up(now, expiry).filter(countable).map(|left| {
+        if left.is_zero() {
+            left
+        } else {
+            left.saturating_add(F64_SLACK)
+        }
+    })
 }
 
 #[cfg(test)]

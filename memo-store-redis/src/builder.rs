@@ -1,10 +1,12 @@
-//! `RedisStoreBuilder`: the URL, key prefix, timeouts, pool size and lock settings.
+//! `RedisStoreBuilder`: the URL, key prefix, timeouts, deadline, breaker, pool size and lock
+//! settings.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use memo_core::Result;
 
+use crate::breaker::BreakerSettings;
 use crate::error::config;
 use crate::lock::{LockSettings, MAX_LEASE};
 use crate::pool::{Pool, Timeouts};
@@ -13,8 +15,9 @@ use crate::store::{RedisStore, Shared};
 /// Builds a [`RedisStore`]; made by [`RedisStore::builder`].
 ///
 /// Every setting has a default: key prefix `memo:`, connect, read and write timeouts of one
-/// second each, up to 8 idle connections, the lock on with a 30 s lease and a retry backoff
-/// from 2 ms up to 50 ms.
+/// second each, a deadline of one second per Memoizer call, a circuit breaker that opens after
+/// 3 connection failures in a row for a 5 s cool-down, up to 8 idle connections, the lock on
+/// with a 30 s lease and a retry backoff from 2 ms up to 50 ms.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -25,6 +28,8 @@ use crate::store::{RedisStore, Shared};
 ///     .connect_timeout(Duration::from_millis(200))
 ///     .read_timeout(Duration::from_millis(500))
 ///     .write_timeout(Duration::from_millis(500))
+///     .deadline(Duration::from_millis(800))
+///     .breaker(5, Duration::from_secs(2))
 ///     .pool_size(16)
 ///     .lock_lease(Duration::from_secs(60))
 ///     .build()?;
@@ -36,6 +41,7 @@ pub struct RedisStoreBuilder {
     url: String,
     prefix: String,
     timeouts: Timeouts,
+    breaker: BreakerSettings,
     pool_size: usize,
     lock: LockSettings,
     lazy: bool,
@@ -51,7 +57,9 @@ impl RedisStoreBuilder {
                 connect: second,
                 read: second,
                 write: second,
+                deadline: second,
             },
+            breaker: BreakerSettings::default(),
             pool_size: 8,
             lock: LockSettings::default(),
             lazy: false,
@@ -85,6 +93,33 @@ impl RedisStoreBuilder {
     /// The longest wait to send data to the server (default 1 s).
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.write = timeout;
+        self
+    }
+
+    /// The most time one Memoizer call spends in Redis, all its round trips together (default
+    /// 1 s).
+    ///
+    /// A hit is one round trip, a miss up to five (read, lock, read again, write, release):
+    /// each waits at most its own timeout and what is left of the deadline, and once the
+    /// deadline is spent the call's remaining operations fail at once with
+    /// [`NotSent::DeadlineSpent`](crate::NotSent::DeadlineSpent), so that the Memoizer computes
+    /// the value without the cache. Waiting for a lock that another caller holds is not time in
+    /// Redis: only the round trips of the waiting are charged. An operation outside a Memoizer
+    /// call (the store used directly) has the whole deadline to itself.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.timeouts.deadline = deadline;
+        self
+    }
+
+    /// The circuit breaker: after `failures` connection failures in a row (refused, reset or
+    /// timed out; an error reply is an answer) every operation fails at once with
+    /// [`NotSent::BreakerOpen`](crate::NotSent::BreakerOpen) for `cool_down`, then one probe
+    /// goes to the server and its answer closes the breaker (defaults 3 and 5 s).
+    pub fn breaker(mut self, failures: u32, cool_down: Duration) -> Self {
+        self.breaker = BreakerSettings {
+            threshold: failures,
+            cool_down,
+        };
         self
     }
 
@@ -131,16 +166,27 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     /// [`Error::Config`](memo_core::Error::Config) for a URL that does not parse, a zero
-    /// timeout or pool size, a lease outside 1 ms to 365 days, or a backoff whose `min` is zero
+    /// timeout, deadline, pool size, breaker threshold or cool-down, a lease outside 1 ms to 365 days, or a backoff whose `min` is zero
     /// or above its `max`;
     /// [`Error::Backend`](memo_core::Error::Backend) when the server cannot be reached within
-    /// the timeouts (unless lazy).
+    /// the connect timeout and the deadline (unless lazy).
     pub fn build(self) -> Result<RedisStore> {
         let client = redis::Client::open(self.url.as_str())
             .map_err(|e| config(format!("invalid URL: {e}")))?;
+        // `CLIENT SETINFO` on every new connection would add two replies to wait for, each up
+        // to the read timeout, to name the client library in `CLIENT LIST`.
+        let info = client.get_connection_info().clone();
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(settings))
+            .map_err(|e| config(format!("invalid URL: {e}")))?;
         let t = self.timeouts;
-        if t.connect.is_zero() || t.read.is_zero() || t.write.is_zero() {
-            return Err(config("timeouts must be above zero"));
+        if t.connect.is_zero() || t.read.is_zero() || t.write.is_zero() || t.deadline.is_zero() {
+            return Err(config("timeouts and the deadline must be above zero"));
+        }
+        if self.breaker.threshold == 0 || self.breaker.cool_down.is_zero() {
+            return Err(config(
+                "the breaker needs at least 1 failure and a cool-down above zero",
+            ));
         }
         if self.pool_size == 0 {
             return Err(config("the pool size must be at least 1"));
@@ -151,7 +197,7 @@ impl RedisStoreBuilder {
         if self.lock.backoff_min.is_zero() || self.lock.backoff_min > self.lock.backoff_max {
             return Err(config("the lock backoff needs 0 < min <= max"));
         }
-        let pool = Pool::new(client, self.pool_size, t);
+        let pool = Pool::new(client, self.pool_size, t, self.breaker);
         if !self.lazy {
             pool.warm_up()?;
         }

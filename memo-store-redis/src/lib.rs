@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod breaker;
 mod builder;
 mod error;
 mod lock;
@@ -7,5 +8,6 @@ mod pool;
 mod store;
 
 pub use builder::RedisStoreBuilder;
+pub use error::NotSent;
 pub use lock::RedisLock;
-pub use store::RedisStore;
+pub use store::{RedisStats, RedisStore};

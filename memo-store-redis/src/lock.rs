@@ -11,6 +11,15 @@ use memo_core::{Lock, Result};
 
 use crate::store::Shared;
 
+/// Sets the lock key to this holder's token unless it exists; a key that exists without an
+/// expiry (left by anything but a lock, which always has one) gets one lease, so that it lapses
+/// instead of blocking every miss of its key forever. 1 when taken, else 0.
+const ACQUIRE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+                       return 1 end \
+                       if redis.call('PTTL', KEYS[1]) == -1 then \
+                       redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+                       return 0";
+
 /// Deletes the lock key only if it still holds this holder's token: after a lease ran out,
 /// the key may belong to someone else.
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
@@ -44,7 +53,9 @@ impl Default for LockSettings {
 ///
 /// Acquiring sets the lock key to a random token with `SET NX PX <lease>`, retrying with a
 /// doubling, capped backoff until the timeout; releasing deletes the key only if it still
-/// holds this handle's token. The lease bounds how long a dead holder blocks the others.
+/// holds this handle's token. The lease bounds how long a dead holder blocks the others, and a
+/// lock key found without an expiry (planted by something else) is given one lease, so it too
+/// blocks for one lease at most.
 ///
 /// This lock prevents duplicate work; it is not a correctness lock. A holder paused or slower
 /// than its lease loses the lock without knowing it, and a Redis failover can lose the key:
@@ -82,28 +93,33 @@ impl RedisLock {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One `SET NX PX` attempt.
+    /// One attempt: `SET NX PX`, and an expiry for a key that has none, in one script.
     fn try_set(&self, token: &str, lease_ms: u64) -> Result<bool> {
-        let reply: Option<String> = self.shared.pool.run(|c| {
-            redis::cmd("SET")
+        let taken: u8 = self.shared.pool.run(|c| {
+            redis::cmd("EVAL")
+                .arg(ACQUIRE)
+                .arg(1)
                 .arg(&self.key)
                 .arg(token)
-                .arg("NX")
-                .arg("PX")
                 .arg(lease_ms)
                 .query(c)
         })?;
-        Ok(reply.is_some())
+        Ok(taken == 1)
     }
 }
 
 impl Lock for RedisLock {
     /// Tries until `timeout` has passed (at least once, also with a zero timeout); the last
-    /// attempt may end up to the store's read and write timeouts later.
+    /// attempt may end up to the store's read and write timeouts later. Each attempt is a round
+    /// trip under the call's deadline (see [`RedisStoreBuilder::deadline`]); the pauses
+    /// between attempts, spent waiting for the holder, are not charged to it.
     ///
     /// # Errors
-    /// [`Error::Backend`](memo_core::Error::Backend) when Redis fails; the Memoizer then
+    /// [`Error::Backend`](memo_core::Error::Backend) when an attempt fails (Redis fails, the
+    /// deadline is spent, the circuit breaker is open), which ends the wait; the Memoizer then
     /// computes without the lock (fail open).
+    ///
+    /// [`RedisStoreBuilder::deadline`]: crate::RedisStoreBuilder::deadline
     fn acquire(&self, timeout: Duration) -> Result<bool> {
         let settings = &self.shared.lock;
         // The builder keeps the lease within a year, far inside what `PX` takes.

@@ -5,7 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memo_core::{Capabilities, Clock, Lock, Record, Result, Store, SystemClock};
+use memo_core::{
+    Capabilities, Clock, Lock, Record, Result, Store, SystemClock, span_rounded_down,
+    span_rounded_up,
+};
 
 use crate::builder::RedisStoreBuilder;
 use crate::error::STORE;
@@ -21,7 +24,7 @@ const LOCKS: &[u8] = b"l:";
 const HEAD_LEN: i64 = 1 + 8 + 1 + 8;
 /// Longer expiries (over 100 000 years) are stored without a Redis expiry, which never removes
 /// a record early; Redis rejects expiries near `i64::MAX` milliseconds.
-const MAX_PX_MS: f64 = 3.2e15;
+const MAX_PX_MS: u64 = 3_200_000_000_000_000;
 /// Keys asked for per `SCAN` round trip.
 const SCAN_COUNT: u32 = 1000;
 
@@ -85,6 +88,39 @@ impl RedisStore {
     pub fn redis_lock(&self, key: &str) -> RedisLock {
         RedisLock::new(self.shared.clone(), self.lock_key(key))
     }
+
+    /// What this store (and its clones) counted of failures, the deadline and the circuit
+    /// breaker since it was built.
+    pub fn stats(&self) -> RedisStats {
+        let counts = self.shared.pool.counts();
+        RedisStats {
+            connection_failures: counts.connection_failures,
+            deadline_failures: counts.deadline_failures,
+            breaker_trips: counts.breaker.trips,
+            breaker_rejections: counts.breaker.rejected,
+            breaker_open: counts.breaker.open,
+        }
+    }
+}
+
+/// The fault counts of a [`RedisStore`], from [`RedisStore::stats`].
+///
+/// Every operation counted here also failed with an
+/// [`Error::Backend`](memo_core::Error::Backend), which a Memoizer counts in its own
+/// `store_errors`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Operations whose connection failed: refused, reset, or timed out.
+    pub connection_failures: u64,
+    /// Operations failed at once because their call had spent its deadline.
+    pub deadline_failures: u64,
+    /// Times the circuit breaker opened, a failed probe reopening it included.
+    pub breaker_trips: u64,
+    /// Operations failed at once because the circuit breaker was open.
+    pub breaker_rejections: u64,
+    /// Whether the circuit breaker is open now.
+    pub breaker_open: bool,
 }
 
 impl Shared {
@@ -105,6 +141,7 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &shared.prefix)
             .field("pool_size", &shared.pool.max_idle())
             .field("timeouts", &shared.pool.timeouts())
+            .field("stats", &self.stats())
             .field("lock", &shared.lock)
             .finish()
     }
@@ -127,38 +164,20 @@ fn native_expiry(expiry: Option<f64>, now: f64) -> NativeExpiry {
     let Some(expiry) = expiry else {
         return NativeExpiry::Never;
     };
-    let ms = ((expiry - now) * 1000.0).ceil();
-    if ms.is_nan() || ms > MAX_PX_MS {
+    match span_rounded_up(now, expiry).map(|left| left.as_nanos().div_ceil(1_000_000)) {
         // A NaN expiry never passes in memo-core's `is_expired`, so it never expires here.
-        NativeExpiry::Never
-    } else if ms <= 0.0 {
-        NativeExpiry::Past
-    } else {
-        // In 1..=MAX_PX_MS, an integer: the cast is exact.
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "checked range"
-        )]
-        NativeExpiry::After(ms as u64)
+        None => NativeExpiry::Never,
+        Some(0) => NativeExpiry::Past,
+        Some(ms) => match u64::try_from(ms) {
+            Ok(ms) if ms <= MAX_PX_MS => NativeExpiry::After(ms),
+            _ => NativeExpiry::Never,
+        },
     }
 }
 
 /// Time from `now` to `expiry`, rounded down to the nanosecond; `None` once passed.
 fn remaining(expiry: f64, now: f64) -> Option<Duration> {
-    let nanos = ((expiry - now) * 1e9).floor();
-    if nanos.is_nan() || nanos < 1.0 {
-        None
-    } else if nanos >= u64::MAX as f64 {
-        Some(Duration::MAX)
-    } else {
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "checked range"
-        )]
-        Some(Duration::from_nanos(nanos as u64))
-    }
+    Some(span_rounded_down(now, expiry)).filter(|left| !left.is_zero())
 }
 
 /// Escapes glob characters for `SCAN ... MATCH`.
@@ -222,7 +241,7 @@ impl Store for RedisStore {
     /// spent on its way to Redis, the record's own expiry never does.
     fn ttl(&self, key: &str) -> Result<Option<Duration>> {
         let rkey = self.record_key(key);
-        let (pttl, head): (i64, Vec<u8>) = self.shared.pool.run(|c| {
+        let (pttl, head): (i64, Vec<u8>) = self.shared.pool.run_pipeline(2, |c| {
             redis::pipe()
                 .cmd("PTTL")
                 .arg(&rkey)

@@ -114,6 +114,7 @@ fn a_server_restart_fails_open_during_the_outage_and_recovers_after() {
         .connect_timeout(Duration::from_millis(500))
         .read_timeout(Duration::from_millis(500))
         .write_timeout(Duration::from_millis(500))
+        .breaker(3, Duration::from_millis(300))
         .pool_size(4)
         .build()
         .unwrap();
@@ -153,8 +154,18 @@ fn a_server_restart_fails_open_during_the_outage_and_recovers_after() {
     assert!(is_redis_backend_error(&outage.1));
     assert!(memo.stats().store_errors >= errors + 3);
 
-    // Back up: the next calls reach Redis again, without a new store.
+    // The outage opened the circuit breaker: operations now fail without a round trip.
+    assert!(store.stats().breaker_trips >= 1);
+
+    // Back up: once the breaker's cool-down ends, its probe finds the server and the calls
+    // reach Redis again, without a new store.
     let server = LocalServer::start(port);
+    support::wait_until(
+        "a probe to reach the restarted server",
+        Duration::from_secs(30),
+        || store.get("probe").is_ok(),
+    );
+    assert!(!store.stats().breaker_open);
     let hits = memo.stats().hits;
     assert_eq!(memo.get("after", || 3_u32).unwrap(), 3);
     assert_eq!(memo.get("after", || 0_u32).unwrap(), 3);

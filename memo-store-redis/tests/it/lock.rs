@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use memo_core::{Error, Lock, Memoizer, Options, Store};
+use memo_store_redis::RedisStore;
 
 use crate::support;
 
@@ -160,4 +161,77 @@ fn a_lock_held_elsewhere_times_out_then_the_memoizer_computes_or_errors() {
         memo.get_with("k", &strict, || 2_u8),
         Err(Error::LockTimeout { .. })
     ));
+}
+
+#[test]
+fn a_planted_lock_key_without_expiry_blocks_for_one_lease_not_forever() {
+    const LEASE: Duration = Duration::from_millis(500);
+    let Some(url) = support::url() else { return };
+    let store = support::builder(&url).lock_lease(LEASE).build().unwrap();
+    let mut raw = support::raw(&url);
+    let pttl = |raw: &mut redis::Connection, key: &[u8]| -> i64 {
+        redis::cmd("PTTL").arg(key).query(raw).unwrap()
+    };
+    let plant = |raw: &mut redis::Connection, key: &[u8]| {
+        let _: () = redis::cmd("SET").arg(key).arg("junk").query(raw).unwrap();
+        assert_eq!(pttl(raw, key), -1, "planted without an expiry");
+    };
+
+    // One attempt that finds the key gives it one lease.
+    let lock = store.redis_lock("k");
+    plant(&mut raw, lock.key());
+    assert!(!lock.acquire(Duration::ZERO).unwrap());
+    let left = pttl(&mut raw, lock.key());
+    assert!(
+        (1..=500).contains(&left),
+        "PTTL {left} after an attempt, want 1..=500"
+    );
+    assert_eq!(lock_value(&mut raw, lock.key()).as_deref(), Some("junk"));
+
+    // A miss waits for that lease, not for its 60 s timeout: it gets the lock, no timeout.
+    let memo = Memoizer::new(store.clone());
+    let patient = Options::new().timeout(Duration::from_secs(60));
+    plant(&mut raw, &store.lock_key("m"));
+    let started = Instant::now();
+    assert_eq!(memo.get_with("m", &patient, || 3_u8).unwrap(), 3);
+    eprintln!(
+        "a miss behind a planted lock key took {:?} (lease {LEASE:?})",
+        started.elapsed()
+    );
+    let stats = memo.stats();
+    assert_eq!((stats.computations, stats.lock_timeouts), (1, 0));
+    assert_eq!(lock_value(&mut raw, &store.lock_key("m")), None, "released");
+    assert_eq!(memo.get("m", || 0_u8).unwrap(), 3);
+}
+
+#[test]
+fn a_waiter_leaves_the_lease_of_a_live_holder_alone() {
+    let Some(url) = support::url() else { return };
+    let prefix = support::unique_prefix();
+    let holder = RedisStore::builder(&url)
+        .prefix(&prefix)
+        .lock_lease(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let waiter = RedisStore::builder(&url)
+        .prefix(&prefix)
+        .lock_lease(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let held = holder.redis_lock("k");
+    assert!(held.acquire(Duration::ZERO).unwrap());
+    let other = waiter.redis_lock("k");
+    assert!(!other.acquire(Duration::from_millis(50)).unwrap());
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(held.key())
+        .query(&mut support::raw(&url))
+        .unwrap();
+    assert!(
+        pttl > 1000,
+        "the waiter shortened the holder's lease to {pttl} ms"
+    );
+    assert_eq!(
+        lock_value(&mut support::raw(&url), held.key()),
+        held.token()
+    );
 }

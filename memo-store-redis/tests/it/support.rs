@@ -172,6 +172,18 @@ impl LocalServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Sends `signal` (`STOP` freezes the server without closing a connection, `CONT` thaws
+    /// it) with the `kill` command.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("a running server").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("the kill command runs");
+        assert!(status.success(), "kill -{signal} {pid}: {status}");
+    }
+
     /// Kills the server (SIGKILL: no goodbye to the clients) and reaps it.
     pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
