@@ -27,6 +27,20 @@ pub(crate) enum RedbError {
         #[source]
         source: redb::TableError,
     },
+    #[error("cannot write the journal {}: {source}", path.display())]
+    Journal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot replay the journal {}: {source}", path.display())]
+    Replay {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+    #[error("the write queue is full while commits fail: {writes} writes wait")]
+    Refused { writes: u64 },
     #[error(transparent)]
     Engine(#[from] redb::Error),
     /// redb panicked inside a call; the store stopped using that database handle.
@@ -67,6 +81,21 @@ pub(crate) fn table(table: &str, source: redb::TableError) -> memo_core::Error {
         source,
     }
     .into()
+}
+
+/// The error for a journal file that cannot be written (or listed), naming it.
+pub(crate) fn journal(path: PathBuf, source: std::io::Error) -> memo_core::Error {
+    RedbError::Journal { path, source }.into()
+}
+
+/// The error for a journal file that cannot be replayed, naming it.
+pub(crate) fn replay(path: PathBuf, source: redb::Error) -> memo_core::Error {
+    RedbError::Replay { path, source }.into()
+}
+
+/// The error for a write refused because failing commits filled the queue.
+pub(crate) fn refused(writes: u64) -> memo_core::Error {
+    RedbError::Refused { writes }.into()
 }
 
 /// The error of a call made while the store has no database open.

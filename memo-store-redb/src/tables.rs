@@ -3,7 +3,8 @@
 //! - `<table>`: key -> `(write sequence, ordered expiry, Record::encode bytes + key tag)`;
 //! - `<table>/expiry`: `(ordered expiry, write sequence, key)` -> `()`, the index that purging
 //!   walks instead of the records, and whose order is the eviction order;
-//! - `<table>/meta`: `"live_bytes"` and `"next_seq"`, saved by each durable commit.
+//! - `<table>/meta`: `"live_bytes"`, `"next_seq"` and `"journal"` (the newest journal
+//!   generation the database holds), saved by each durable commit.
 
 use memo_core::Result;
 use redb::{ReadableTable, Table, TableDefinition};
@@ -18,6 +19,18 @@ pub(crate) type Slot = (u64, u64, &'static str);
 
 const LIVE_BYTES: &str = "live_bytes";
 const NEXT_SEQ: &str = "next_seq";
+const JOURNAL: &str = "journal";
+
+/// What each durable commit saves in the meta table.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Saved {
+    /// Keys plus encoded records, in bytes.
+    pub(crate) live: u64,
+    /// The next write sequence number.
+    pub(crate) next_seq: u64,
+    /// The newest journal generation whose every entry the database holds.
+    pub(crate) journal: u64,
+}
 
 /// The names of one store's tables.
 pub(crate) struct Names {
@@ -47,28 +60,28 @@ impl Names {
         TableDefinition::new(&self.meta)
     }
 
-    /// Creates the tables if missing and reads the saved `(live bytes, next sequence)`.
-    pub(crate) fn create(&self, txn: &redb::WriteTransaction) -> Result<(u64, u64)> {
+    /// Creates the tables if missing and reads what the last durable commit saved.
+    pub(crate) fn create(&self, txn: &redb::WriteTransaction) -> Result<Saved> {
         drop(Writer::open(txn, self, 0, 0)?);
         let meta = txn
             .open_table(self.meta())
             .map_err(|e| error::table(&self.meta, e))?;
         let read =
             |name| -> Result<u64> { Ok(meta.get(name).map_err(engine)?.map_or(0, |g| g.value())) };
-        Ok((read(LIVE_BYTES)?, read(NEXT_SEQ)?))
+        Ok(Saved {
+            live: read(LIVE_BYTES)?,
+            next_seq: read(NEXT_SEQ)?,
+            journal: read(JOURNAL)?,
+        })
     }
 
-    pub(crate) fn save(
-        &self,
-        txn: &redb::WriteTransaction,
-        live: u64,
-        next_seq: u64,
-    ) -> Result<()> {
+    pub(crate) fn save(&self, txn: &redb::WriteTransaction, saved: Saved) -> Result<()> {
         let mut meta = txn
             .open_table(self.meta())
             .map_err(|e| error::table(&self.meta, e))?;
-        meta.insert(LIVE_BYTES, live).map_err(engine)?;
-        meta.insert(NEXT_SEQ, next_seq).map_err(engine)?;
+        meta.insert(LIVE_BYTES, saved.live).map_err(engine)?;
+        meta.insert(NEXT_SEQ, saved.next_seq).map_err(engine)?;
+        meta.insert(JOURNAL, saved.journal).map_err(engine)?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use memo_store_redb::RedbStore;
 use crate::{child, child_file, child_role};
 
 /// Waits for `child` at most `limit`, killing it after: a hang fails the test, never blocks it.
-fn finish(mut child: std::process::Child, limit: Duration) -> (Output, Duration) {
+pub(crate) fn finish(mut child: std::process::Child, limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -38,7 +38,7 @@ fn finish(mut child: std::process::Child, limit: Duration) -> (Output, Duration)
     }
 }
 
-fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+pub(crate) fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
     stdout
         .lines()
         .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest))
