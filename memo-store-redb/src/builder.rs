@@ -1,15 +1,17 @@
 //! [`RedbStoreBuilder`] and the [`Durability`] policy.
 
 use std::fmt;
+use std::io;
 use std::num::NonZeroU64;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use memo_core::{Error, Result};
 
-use crate::error;
-use crate::store::RedbStore;
+use crate::open::{Factory, Failure, Origin};
+use crate::store::{self, RedbStore};
+use crate::tables::Names;
 
 /// When writes reach the disk, and what a crash may lose.
 ///
@@ -80,14 +82,15 @@ impl Default for Durability {
 
 /// Where the store's database comes from.
 pub(crate) enum Source {
-    Path(PathBuf),
+    /// A file or a backend factory, which the store can open again after a fault.
+    Origin(Origin),
     Database(Arc<redb::Database>),
 }
 
 impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Path(path) => f.debug_tuple("Path").field(path).finish(),
+            Source::Origin(origin) => origin.fmt(f),
             Source::Database(_) => f.write_str("Database(..)"),
         }
     }
@@ -118,12 +121,26 @@ pub struct RedbStoreBuilder {
     pub(crate) table: String,
     pub(crate) purge_every: Option<Duration>,
     pub(crate) check_integrity: bool,
+    pub(crate) require_file: bool,
 }
 
 impl RedbStoreBuilder {
     /// A builder for the store in the file at `path`, created when missing.
     pub fn new(path: impl AsRef<Path>) -> Self {
-        Self::with(Source::Path(path.as_ref().to_owned()))
+        Self::with(Source::Origin(Origin::Path(path.as_ref().to_owned())))
+    }
+
+    /// A builder for a store in redb storage that `factory` opens: a fresh backend on each
+    /// call, over the same storage (custom storage, or a backend that injects faults in tests).
+    /// The store calls it again to reopen after a fault, and once more to look at the storage
+    /// before writing to it. A damaged database in a backend cannot be moved aside: the store
+    /// runs uncached until the storage holds a sound or empty database.
+    pub fn with_backend<B, F>(factory: F) -> Self
+    where
+        B: redb::StorageBackend,
+        F: Fn() -> io::Result<B> + Send + Sync + 'static,
+    {
+        Self::with(Source::Origin(Origin::Backend(Arc::new(Factory(factory)))))
     }
 
     /// A builder for a store in an already open database, shared with other users of it. The
@@ -140,6 +157,7 @@ impl RedbStoreBuilder {
             table: "memo".to_owned(),
             purge_every: None,
             check_integrity: true,
+            require_file: false,
         }
     }
 
@@ -182,18 +200,34 @@ impl RedbStoreBuilder {
         self
     }
 
-    /// Opens the store, first replaying the journal a killed process left beside the file.
+    /// Whether a file that cannot be used now (open in another process, not writable, a disk
+    /// full or another I/O error) makes [`build`](Self::build) fail. Default: no, the store runs
+    /// uncached (every `get` a miss, every `set` skipped and counted in
+    /// [`RedbStats::lost_writes`](crate::RedbStats::lost_writes)), says so once on stderr and
+    /// in a `tracing` warning, and opens the file when it can, with backoff.
+    pub fn require_file(mut self, require: bool) -> Self {
+        self.require_file = require;
+        self
+    }
+
+    /// Opens the store, first replaying the journal a killed process left beside the file. A
+    /// missing or empty file becomes a new cache; a damaged cache file is moved aside (renamed
+    /// `<name>.damaged-<unix time>`) and replaced by a new one.
     ///
     /// # Errors
-    /// [`Error::Config`] for a zero interval, a zero size bound, an empty table name, a journaled
-    /// policy without a file path, or a queued policy over a database whose concurrency mode
-    /// forbids non-durable commits; [`Error::Backend`] naming the file when redb cannot open it
-    /// (it is not a redb file, it is damaged, or it is open elsewhere), naming the table when
-    /// that cannot be opened, or naming a journal file that cannot be read.
+    /// [`Error::Config`] for a zero interval, a zero size bound, an empty table name, a
+    /// journaled policy without a file path, a queued policy over a database whose concurrency
+    /// mode forbids non-durable commits, or a
+    /// file that is not memo's (not a redb database, or a redb database without memo's tables:
+    /// it is left untouched); [`Error::Backend`] naming the file when its directory is missing
+    /// or it is a directory, or, with [`require_file`](Self::require_file), when it cannot be
+    /// used now (its source chain then holds redb's `DatabaseError`); [`Error::Backend`] naming
+    /// the table when that cannot be opened, or a journal file that cannot be read.
     pub fn build(self) -> Result<RedbStore> {
+        // A journal lives beside a file: a backend or a database handed in has none.
         let durability = self.durability.unwrap_or(match self.source {
-            Source::Path(_) => Durability::default(),
-            Source::Database(_) => Durability::Immediate,
+            Source::Origin(Origin::Path(_)) => Durability::default(),
+            Source::Origin(Origin::Backend(_)) | Source::Database(_) => Durability::Immediate,
         });
         if durability.interval().is_some_and(|every| every.is_zero()) {
             return Err(Error::Config(
@@ -201,11 +235,11 @@ impl RedbStoreBuilder {
             ));
         }
         if matches!(durability, Durability::Journaled { .. })
-            && matches!(self.source, Source::Database(_))
+            && !matches!(self.source, Source::Origin(Origin::Path(_)))
         {
             return Err(Error::Config(
                 "redb: journaled durability needs a file path for its journal; a store built \
-                 from a database can use Durability::Immediate or Durability::Queued"
+                 from a database or a backend can use Durability::Immediate or Durability::Queued"
                     .into(),
             ));
         }
@@ -222,23 +256,22 @@ impl RedbStoreBuilder {
         if self.table.is_empty() {
             return Err(Error::Config("redb: the table name is empty".into()));
         }
-        let (db, path) = match self.source {
-            Source::Database(db) => (db, None),
-            Source::Path(path) => match redb::Database::builder()
-                .set_check_integrity_on_open(self.check_integrity)
-                .create(&path)
-            {
-                Ok(db) => (Arc::new(db), Some(path)),
-                Err(source) => return Err(error::open(path, source)),
-            },
+        let names = Names::new(&self.table);
+        let batched = !matches!(durability, Durability::Immediate);
+        let origin = match &self.source {
+            Source::Database(db) => {
+                let ready = store::ready_in(db.clone(), &names, batched)?;
+                return RedbStore::start(&self, durability, Ok(ready), None);
+            }
+            Source::Origin(origin) => origin.clone(),
         };
-        RedbStore::start(
-            db,
-            path,
-            &self.table,
-            durability,
-            self.max_bytes,
-            self.purge_every,
-        )
+        let ready = match store::open_ready(&origin, self.check_integrity, &names, batched) {
+            Ok(ready) => Ok(ready),
+            Err(Failure::Foreign(message)) => return Err(Error::Config(message)),
+            Err(Failure::Fatal(error)) => return Err(error),
+            Err(Failure::Unavailable(error)) if self.require_file => return Err(error),
+            Err(Failure::Unavailable(error)) => Err(error),
+        };
+        RedbStore::start(&self, durability, ready, Some(origin))
     }
 }

@@ -3,6 +3,7 @@
 mod builder;
 mod error;
 mod journal;
+mod open;
 mod queue;
 mod store;
 mod tables;

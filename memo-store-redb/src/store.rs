@@ -2,9 +2,13 @@
 //! batched durable commits.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    TryLockError,
+};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,10 +16,11 @@ use memo_core::{Capabilities, Clock, Error, Record, Result, Store, SystemClock};
 use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use crate::builder::{Durability, RedbStoreBuilder};
-use crate::error::{self, engine};
+use crate::error::{self, Fault, engine};
 use crate::journal::{self, Appender, Op};
+use crate::open::{self, Failure, Origin};
 use crate::queue::{Batch, Queue};
-use crate::tables::{Entry, Names, Saved, Writer, order};
+use crate::tables::{Entry, Names, Saved, Writer, order, unseal};
 
 /// A persistent store in a redb file: the embedded default.
 ///
@@ -23,8 +28,9 @@ use crate::tables::{Entry, Names, Saved, Writer, order};
 /// journal file beside the database before `set` returns, so a normal exit, a
 /// `std::process::exit` or a killed process lose nothing acknowledged, even from a `static`
 /// store that is never dropped; only an OS crash may lose the last second. No crash corrupts the
-/// file. One process at a time opens a file: another gets an error at once. See the crate docs
-/// for the options.
+/// file. One process at a time opens a file: another runs uncached. Faults (a full disk, a
+/// damaged file, a panic inside redb) turn caching off until the store reopens the file by
+/// itself; see the crate docs for the options and "Faults and recovery".
 ///
 /// ```
 /// use memo_core::Memoizer;
@@ -49,12 +55,32 @@ pub struct RedbStats {
     /// Writes refused with an error, one by one, because failing commits filled the queue: each
     /// was never stored.
     pub refused_writes: u64,
-    /// Journal entries replayed into the database when it was opened.
+    /// Journal entries replayed into the database when it was opened or reopened.
     pub replayed_writes: u64,
+    /// Writes `set` acknowledged (returned `Ok`) that the store does not hold: skipped while
+    /// running uncached, or, without a journal ([`Durability::Queued`]), committed without
+    /// `fsync` to a database handle that a fault then dropped. Writes refused with an error are
+    /// not counted here: their caller saw the error.
+    pub lost_writes: u64,
 }
 
 struct Shared {
-    db: RwLock<Arc<redb::Database>>,
+    /// The open database, or why there is none.
+    handle: RwLock<Handle>,
+    /// The generation of the open database, [`DOWN`] while there is none: what each call checks
+    /// first, without touching `handle`'s lock (shared by every thread's hits).
+    up: AtomicU64,
+    /// How to open the database again; `None` for a database handed in, which cannot be.
+    origin: Option<Origin>,
+    /// Whether opening checks every page (a reopen after damage always does).
+    check_integrity: bool,
+    /// Held while reopening, so that one caller reopens and the others answer at once.
+    reopening: Mutex<()>,
+    /// Writes `set` acknowledged that the store does not hold: dropped by a failed commit, lost
+    /// with a failed database handle, or skipped while running uncached.
+    lost: AtomicU64,
+    /// Whether a fault has been written to stderr (once per store).
+    announced: AtomicBool,
     path: Option<PathBuf>,
     names: Names,
     durability: Durability,
@@ -85,6 +111,46 @@ struct Shared {
 }
 
 type Records = redb::ReadOnlyTable<&'static str, Entry>;
+
+/// The first wait before reopening after a fault; it doubles with each failed attempt.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// The longest wait between attempts.
+const LAST_RETRY: Duration = Duration::from_secs(30);
+
+/// The open database, borrowed from [`Handle`] under its read lock.
+struct Db<'a>(RwLockReadGuard<'a, Handle>);
+
+impl std::ops::Deref for Db<'_> {
+    type Target = redb::Database;
+
+    fn deref(&self) -> &redb::Database {
+        self.0.db.as_deref().expect("Shared::db checked it")
+    }
+}
+
+/// [`Shared::up`] while the store has no database.
+const DOWN: u64 = u64::MAX;
+
+/// The database handle, replaced by a new one after a fault.
+struct Handle {
+    db: Option<Arc<redb::Database>>,
+    /// Counts handles, so that a fault seen on one never drops its successor.
+    generation: u64,
+    /// Set while `db` is `None`.
+    down: Option<Down>,
+}
+
+struct Down {
+    reason: String,
+    /// Answer as an empty cache (the file was unavailable when the store was built) rather
+    /// than with errors.
+    quiet: bool,
+    /// Check every page when reopening: the fault suggests damage.
+    check: bool,
+    /// `None`: never (the database was handed in).
+    next_attempt: Option<Instant>,
+    backoff: Duration,
+}
 
 #[derive(Default)]
 struct Snapshot {
@@ -123,16 +189,214 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    fn handle(&self) -> RwLockReadGuard<'_, Handle> {
+        self.handle.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn handle_mut(&self) -> RwLockWriteGuard<'_, Handle> {
+        self.handle.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The open database, held (a fault or `compact` waits for it); an error while there is
+    /// none (see [`Shared::guard`], which reopens).
+    fn db(&self) -> Result<Db<'_>> {
+        let handle = self.handle();
+        match (&handle.db, &handle.down) {
+            (Some(_), _) => Ok(Db(handle)),
+            (None, Some(down)) => Err(error::unavailable(down.reason.clone())),
+            (None, None) => Err(error::unavailable("no database")),
+        }
+    }
+
+    /// Runs one call of the store's API: reopens first when the database is down and an
+    /// attempt is due, turns a panic inside redb into an error, and drops the database handle
+    /// after an error that redb latches or that shows damage. While the store runs uncached
+    /// (the file was unavailable when it was built), answers `quiet()` instead.
+    /// Callers hold none of the store's locks.
+    fn guard<T>(&self, quiet: impl FnOnce() -> T, op: impl FnOnce() -> Result<T>) -> Result<T> {
+        // Down after a fault, the call still runs: reads find queued writes, writes queue
+        // (and journal) until the queue is full; whatever needs the database gets the
+        // "caching is off" error.
+        let generation = match self.ensure() {
+            Ok(generation) => generation,
+            Err(_) if self.handle().down.as_ref().is_some_and(|d| d.quiet) => return Ok(quiet()),
+            Err(_) => DOWN,
+        };
+        let result =
+            catch_unwind(AssertUnwindSafe(op)).unwrap_or_else(|p| Err(error::panicked(&*p)));
+        if let Err(error) = &result
+            && let Some(fault) = error::fault(error)
+        {
+            self.fault(generation, fault, error.to_string());
+        }
+        result
+    }
+
+    /// The generation of the open database, reopening it first if it is down and an attempt is
+    /// due.
+    fn ensure(&self) -> Result<u64> {
+        match self.up.load(Ordering::Acquire) {
+            DOWN => self.reopen(),
+            generation => Ok(generation),
+        }
+    }
+
+    fn reopen(&self) -> Result<u64> {
+        let _one = match self.reopening.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(guard)) => guard.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                return Err(self
+                    .db()
+                    .err()
+                    .unwrap_or_else(|| error::unavailable("the database is being reopened")));
+            }
+        };
+        let check = {
+            let handle = self.handle();
+            if handle.db.is_some() {
+                return Ok(handle.generation);
+            }
+            let Some(down) = &handle.down else {
+                return Err(error::unavailable("no database"));
+            };
+            match (&self.origin, down.next_attempt) {
+                (Some(_), Some(at)) if Instant::now() >= at => down.check,
+                _ => return Err(error::unavailable(down.reason.clone())),
+            }
+        };
+        let origin = self.origin.as_ref().expect("checked above");
+        let batched = !self.immediate();
+        let ready = match open_ready(origin, self.check_integrity || check, &self.names, batched) {
+            Ok(ready) => ready,
+            Err(Failure::Foreign(reason)) => return Err(self.retry_later(reason)),
+            Err(Failure::Unavailable(e) | Failure::Fatal(e)) => {
+                return Err(self.retry_later(e.to_string()));
+            }
+        };
+        if let Some(aside) = &ready.moved_aside {
+            self.stderr_once(&format!(
+                "the damaged cache file was moved to {} and a fresh one started",
+                aside.display()
+            ));
+        }
+        let mut totals = self.totals();
+        totals.saved = ready.totals;
+        totals.nondurable = 0;
+        self.nondurable.store(0, Ordering::SeqCst);
+        if let (Some(journal), Some(base)) = (&self.journal, &self.path) {
+            // New entries go past every generation on disk (a store that started uncached
+            // counted them while another process owned the file).
+            let newest = journal::generations(base)
+                .ok()
+                .and_then(|g| g.last().copied())
+                .unwrap_or(0);
+            let mut appender = lock(journal);
+            let floor = newest.max(ready.totals.journal);
+            if appender.generation <= floor {
+                appender.generation = floor;
+                appender.rotate();
+            }
+        }
+        // The acknowledged writes the dropped handle had not made durable come back from the
+        // journal before any call sees the database.
+        let replayed = catch_unwind(AssertUnwindSafe(|| {
+            self.replay_journal(&ready.db, &mut totals)
+        }))
+        .unwrap_or_else(|p| Err(error::panicked(&*p)));
+        if let Err(error) = replayed {
+            tracing::error!(%error, "memo-redb: replaying the journal after reopening failed");
+        }
+        let generation = {
+            let mut handle = self.handle_mut();
+            handle.db = Some(ready.db);
+            handle.generation += 1;
+            handle.down = None;
+            self.up.store(handle.generation, Ordering::Release);
+            handle.generation
+        };
+        drop(totals);
+        self.invalidate();
+        tracing::warn!(file = ?self.path, "memo-redb: the database is open again; caching resumed");
+        Ok(generation)
+    }
+
+    /// Records a failed reopen and when to try again; the error to answer with.
+    fn retry_later(&self, reason: String) -> Error {
+        let mut handle = self.handle_mut();
+        if let Some(down) = &mut handle.down {
+            down.backoff = (down.backoff * 2).min(LAST_RETRY);
+            down.next_attempt = Some(Instant::now() + down.backoff);
+            tracing::debug!(%reason, retry_in = ?down.backoff, "memo-redb: reopening failed");
+            down.reason = reason.clone();
+        }
+        error::unavailable(reason)
+    }
+
+    /// Drops the database handle of `generation` after `fault`; the next call after a backoff
+    /// opens the database again.
+    fn fault(&self, generation: u64, fault: Fault, reason: String) {
+        let old = {
+            let mut handle = self.handle_mut();
+            if handle.generation != generation || handle.db.is_none() {
+                return;
+            }
+            handle.generation += 1;
+            self.up.store(DOWN, Ordering::Release);
+            handle.down = Some(Down {
+                reason: reason.clone(),
+                quiet: false,
+                check: fault == Fault::Damaged,
+                next_attempt: self.origin.as_ref().map(|_| Instant::now() + FIRST_RETRY),
+                backoff: FIRST_RETRY,
+            });
+            handle.db.take()
+        };
+        self.invalidate();
+        // Non-durable commits go with the handle: the file reopens as of the last durable one,
+        // and only the journal brings them back.
+        let nondurable = std::mem::take(&mut self.totals().nondurable);
+        self.nondurable.store(0, Ordering::SeqCst);
+        if self.journal.is_none() {
+            self.lost.fetch_add(nondurable, Ordering::SeqCst);
+        }
+        // redb may have panicked holding its own state: its handle is dropped, never reused.
+        let _closed = catch_unwind(AssertUnwindSafe(move || drop(old)));
+        let then = if self.origin.is_some() {
+            "caching is off until the database reopens (tried again with backoff)"
+        } else {
+            "caching is off: a database handed to the store cannot be reopened by it"
+        };
+        self.announce(&format!("{reason}; {then}"));
+    }
+
+    /// Logs `message` at WARN, and writes it to stderr the first time, so that the first fault
+    /// shows even without a tracing subscriber.
+    fn announce(&self, message: &str) {
+        tracing::warn!(file = %self.file(), "memo-redb: {message}");
+        self.stderr_once(message);
+    }
+
+    /// Writes `message` to stderr if nothing was written there yet (the message is also logged
+    /// with `tracing`, by the caller or by [`Shared::announce`]).
+    fn stderr_once(&self, message: &str) {
+        if !self.announced.swap(true, Ordering::SeqCst) {
+            eprintln!("memo-redb: {}: {message}", self.file());
+        }
+    }
+
+    fn file(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| "the database".to_owned(), |p| p.display().to_string())
+    }
+
     fn totals(&self) -> MutexGuard<'_, Totals> {
         lock(&self.totals)
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
         lock(&self.queue)
-    }
-
-    fn db(&self) -> RwLockReadGuard<'_, Arc<redb::Database>> {
-        self.db.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The records table as of the last commit.
@@ -144,7 +408,7 @@ impl Shared {
             }
             snapshot.generation
         };
-        let txn = self.db().begin_read().map_err(engine)?;
+        let txn = self.db()?.begin_read().map_err(engine)?;
         let table = Arc::new(
             txn.open_table(self.names.records())
                 .map_err(|e| error::table(&self.names.records, e))?,
@@ -246,7 +510,11 @@ impl Shared {
         };
         let covers = appender.as_mut().map(|a| a.rotate() - 1);
         drop(appender);
-        let result = self.commit(&mut totals, batch.as_deref(), durable, covers, &mut edit);
+        // A panic inside redb must not leave the batch marked as committing.
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.commit(&mut totals, batch.as_deref(), durable, covers, &mut edit)
+        }))
+        .unwrap_or_else(|p| Err(error::panicked(&*p)));
         if let Some(batch) = batch {
             let mut queue = self.queue();
             // After the commit: a reader that misses the batch here finds it in the file.
@@ -289,7 +557,7 @@ impl Shared {
         covers: Option<u64>,
         edit: Edit<'_, T>,
     ) -> Result<T> {
-        let db = self.db();
+        let db = self.db()?;
         let mut txn = db.begin_write().map_err(engine)?;
         if durable {
             // Saving the allocator state makes reopening after a crash quick; batched stores
@@ -405,7 +673,7 @@ impl Shared {
     /// the database is opened, and after it is reopened, with the commit lock held; the journal
     /// starts a new generation first, so the writes of the running store are not touched.
     /// Returns how many entries were applied.
-    fn replay_journal(&self, totals: &mut Totals) -> Result<u64> {
+    fn replay_journal(&self, db: &redb::Database, totals: &mut Totals) -> Result<u64> {
         let Some(base) = &self.path else {
             return Ok(0);
         };
@@ -427,7 +695,6 @@ impl Shared {
         if newer.is_empty() {
             return Ok(0);
         }
-        let db = self.db();
         let mut txn = db.begin_write().map_err(engine)?;
         txn.set_quick_repair(!self.immediate());
         let mut applied = 0;
@@ -480,7 +747,6 @@ impl Shared {
         };
         self.names.save(&txn, saved)?;
         txn.commit().map_err(engine)?;
-        drop(db);
         self.invalidate();
         totals.saved = saved;
         totals.nondurable = 0;
@@ -541,14 +807,92 @@ impl Shared {
     }
 }
 
+/// A database the store can run on: opened, its tables made, its totals read.
+pub(crate) struct Ready {
+    pub(crate) db: Arc<redb::Database>,
+    pub(crate) totals: Saved,
+    pub(crate) moved_aside: Option<PathBuf>,
+}
+
+/// Opens the database at `origin` and prepares the store's tables in it. A file whose tables
+/// turn out damaged (redb reports corruption or panics, or a table's types are garbled) is
+/// moved aside and replaced: it passed [`open::open`]'s test of being memo's.
+pub(crate) fn open_ready(
+    origin: &Origin,
+    check_integrity: bool,
+    names: &Names,
+    batched: bool,
+) -> std::result::Result<Ready, Failure> {
+    let opened = open::open(origin, check_integrity)?;
+    let mut moved_aside = opened.moved_aside;
+    let mut db = opened.db;
+    for attempt in 0..2 {
+        let prepared = catch_unwind(AssertUnwindSafe(|| prepare(&db, names, batched)))
+            .unwrap_or_else(|p| Err(error::panicked(&*p)));
+        let error = match prepared {
+            Ok(totals) => {
+                return Ok(Ready {
+                    db: Arc::new(db),
+                    totals,
+                    moved_aside,
+                });
+            }
+            Err(error) => error,
+        };
+        let _closed = catch_unwind(AssertUnwindSafe(move || drop(db)));
+        let damaged =
+            error::fault(&error) == Some(Fault::Damaged) || error::is_table_mismatch(&error);
+        if !damaged || attempt == 1 {
+            return Err(if error::fault(&error).is_some() || damaged {
+                Failure::Unavailable(error)
+            } else {
+                Failure::Fatal(error)
+            });
+        }
+        let replaced = open::replace(origin, &error.to_string())?;
+        moved_aside = replaced.moved_aside;
+        db = replaced.db;
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+/// The store in a database handed in, its tables made and its totals read.
+pub(crate) fn ready_in(db: Arc<redb::Database>, names: &Names, batched: bool) -> Result<Ready> {
+    let totals = catch_unwind(AssertUnwindSafe(|| prepare(&db, names, batched)))
+        .unwrap_or_else(|p| Err(error::panicked(&*p)))?;
+    Ok(Ready {
+        db,
+        totals,
+        moved_aside: None,
+    })
+}
+
+/// Creates the store's tables if missing and reads what the last durable commit saved, in a
+/// durable commit.
+fn prepare(db: &redb::Database, names: &Names, batched: bool) -> Result<Saved> {
+    let mut txn = db.begin_write().map_err(engine)?;
+    if batched && let Err(e) = txn.set_durability(redb::Durability::None) {
+        return Err(Error::Config(format!(
+            "redb: batched durability needs non-durable commits, which this database \
+             refuses ({e}); use Durability::Immediate"
+        )));
+    }
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(engine)?;
+    let totals = names.create(&txn)?;
+    txn.commit().map_err(engine)?;
+    Ok(totals)
+}
+
 impl RedbStore {
     /// Opens the store in the file at `path` (created when missing) with the default options,
     /// first replaying the journal a killed process left beside it.
     ///
     /// # Errors
-    /// [`Error::Backend`] naming the file when redb cannot open it: it is not a redb file, its
-    /// directory is missing, or it is open in another process or handle; or naming a journal
-    /// file that cannot be read.
+    /// [`Error::Config`] when the file is not memo's (left untouched); [`Error::Backend`] naming
+    /// the file when its directory is missing, or naming a journal file that cannot be read. A
+    /// file open elsewhere or not writable gives a store that runs uncached (see
+    /// [`RedbStoreBuilder::require_file`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::builder(path).build()
     }
@@ -567,28 +911,52 @@ impl RedbStore {
         RedbStoreBuilder::from_database(db).build()
     }
 
+    /// Starts the store on `ready`, or uncached with its error as the reason (the builder has
+    /// already decided that this is allowed). `origin` is how to open the database again.
     pub(crate) fn start(
-        db: Arc<redb::Database>,
-        path: Option<PathBuf>,
-        table: &str,
+        config: &RedbStoreBuilder,
         durability: Durability,
-        max_bytes: Option<u64>,
-        purge_every: Option<Duration>,
+        ready: std::result::Result<Ready, Error>,
+        origin: Option<Origin>,
     ) -> Result<Self> {
-        let names = Names::new(table);
-        let mut txn = db.begin_write().map_err(engine)?;
-        if !matches!(durability, Durability::Immediate)
-            && let Err(e) = txn.set_durability(redb::Durability::None)
-        {
-            return Err(Error::Config(format!(
-                "redb: batched durability needs non-durable commits, which this database \
-                 refuses ({e}); use Durability::Immediate"
-            )));
-        }
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(engine)?;
-        let saved = names.create(&txn)?;
-        txn.commit().map_err(engine)?;
+        let path = match &origin {
+            Some(Origin::Path(path)) => Some(path.clone()),
+            _ => None,
+        };
+        let names = Names::new(&config.table);
+        let max_bytes = config.max_bytes;
+        let mut moved_aside = None;
+        let (handle, saved) = match ready {
+            Ok(ready) => {
+                moved_aside = ready.moved_aside;
+                let handle = Handle {
+                    db: Some(ready.db),
+                    generation: 0,
+                    down: None,
+                };
+                (handle, ready.totals)
+            }
+            Err(error) => {
+                let handle = Handle {
+                    db: None,
+                    generation: 0,
+                    down: Some(Down {
+                        reason: error.to_string(),
+                        quiet: true,
+                        check: false,
+                        next_attempt: origin.as_ref().map(|_| Instant::now() + FIRST_RETRY),
+                        backoff: FIRST_RETRY,
+                    }),
+                };
+                (handle, Saved::default())
+            }
+        };
+        let down = handle.down.as_ref().map(|d| d.reason.clone());
+        let up = if down.is_some() {
+            DOWN
+        } else {
+            handle.generation
+        };
 
         let journal = match (&path, durability) {
             (Some(path), Durability::Journaled { .. }) => {
@@ -599,18 +967,25 @@ impl RedbStore {
                     .unwrap_or(0);
                 Some(Mutex::new(Appender::new(
                     path.clone(),
-                    table.to_owned(),
+                    config.table.clone(),
                     newest.max(saved.journal) + 1,
                 )))
             }
             _ => None,
         };
+        let purge_every = config.purge_every;
         let shared = Arc::new(Shared {
-            db: RwLock::new(db),
+            handle: RwLock::new(handle),
+            up: AtomicU64::new(up),
+            origin,
+            check_integrity: config.check_integrity,
+            reopening: Mutex::new(()),
+            lost: AtomicU64::new(0),
+            announced: AtomicBool::new(false),
             path,
             names,
             durability,
-            max_bytes,
+            max_bytes: config.max_bytes,
             purge_every,
             durable_after: max_bytes
                 .map_or(64 << 20, |bound| (bound / 32).clamp(64 << 10, 64 << 20)),
@@ -631,7 +1006,20 @@ impl RedbStore {
             refused_writes: AtomicU64::new(0),
             replayed_writes: AtomicU64::new(0),
         });
-        shared.replay_journal(&mut shared.totals())?;
+        if let Some(aside) = moved_aside {
+            shared.stderr_once(&format!(
+                "the damaged cache file was moved to {} and a fresh one started",
+                aside.display()
+            ));
+        }
+        if let Some(reason) = down {
+            shared.announce(&format!(
+                "cannot be used ({reason}); running uncached, and opening it again with backoff"
+            ));
+        } else {
+            let db = shared.db()?;
+            shared.replay_journal(&db, &mut shared.totals())?;
+        }
         let worker = if durability.interval().is_some() || purge_every.is_some() {
             Some(Worker::spawn(
                 shared.clone(),
@@ -642,6 +1030,13 @@ impl RedbStore {
             None
         };
         Ok(RedbStore { shared, worker })
+    }
+
+    /// Whether the store has its database open now. `false` while it runs uncached (the file was
+    /// unavailable when it was built) and after a fault until the database reopens; see the
+    /// crate docs, "Faults and recovery".
+    pub fn is_caching(&self) -> bool {
+        self.shared.up.load(Ordering::Acquire) != DOWN
     }
 
     /// The file the store was opened from; `None` for [`RedbStore::from_database`].
@@ -656,8 +1051,13 @@ impl RedbStore {
     /// # Errors
     /// [`Error::Backend`] when committing the queued writes fails.
     pub fn live_bytes(&self) -> Result<u64> {
-        self.shared.settle()?;
-        Ok(self.shared.totals().saved.live)
+        self.shared.guard(
+            || 0,
+            || {
+                self.shared.settle()?;
+                Ok(self.shared.totals().saved.live)
+            },
+        )
     }
 
     /// How many records the store holds, expired ones included until purged. Commits queued
@@ -666,8 +1066,13 @@ impl RedbStore {
     /// # Errors
     /// [`Error::Backend`] when redb fails.
     pub fn len(&self) -> Result<u64> {
-        self.shared.settle()?;
-        self.shared.records()?.len().map_err(engine)
+        self.shared.guard(
+            || 0,
+            || {
+                self.shared.settle()?;
+                self.shared.records()?.len().map_err(engine)
+            },
+        )
     }
 
     /// Whether the store holds no record.
@@ -692,6 +1097,7 @@ impl RedbStore {
             failed_commits: s.failed_commits.load(Ordering::Relaxed),
             refused_writes: s.refused_writes.load(Ordering::Relaxed),
             replayed_writes: s.replayed_writes.load(Ordering::Relaxed),
+            lost_writes: s.lost.load(Ordering::SeqCst),
         }
     }
 
@@ -708,8 +1114,14 @@ impl RedbStore {
         s.write(true, None, nothing)?;
         let _commits = s.totals();
         s.invalidate();
-        let mut db = s.db.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(db) = Arc::get_mut(&mut db) else {
+        let mut handle = s.handle_mut();
+        let Some(db) = handle.db.as_mut() else {
+            return Err(s
+                .db()
+                .err()
+                .unwrap_or_else(|| error::unavailable("no database")));
+        };
+        let Some(db) = Arc::get_mut(db) else {
             return Err(Error::Unsupported {
                 store: "redb",
                 operation: "compact on a database shared with other handles",
@@ -731,6 +1143,49 @@ impl RedbStore {
 
 impl Store for RedbStore {
     fn get(&self, key: &str) -> Result<Option<Record>> {
+        self.shared.guard(|| None, || self.get_unguarded(key))
+    }
+
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        let uncached = || {
+            self.shared.lost.fetch_add(1, Ordering::SeqCst);
+        };
+        self.shared
+            .guard(uncached, || self.set_unguarded(key, record))
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.shared.guard(|| false, || self.delete_unguarded(key))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .persistent(true)
+            .scan(true)
+            .lossy(self.shared.max_bytes.is_some())
+    }
+
+    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+        self.shared.guard(Vec::new, || self.scan_unguarded(prefix))
+    }
+
+    fn purge_expired(&self, now: f64) -> Result<u64> {
+        self.shared.guard(|| 0, || self.shared.purge(now))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.shared
+            .guard(|| (), || self.shared.write(true, None, nothing))
+    }
+
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+}
+
+/// The store's calls without [`Shared::guard`].
+impl RedbStore {
+    fn get_unguarded(&self, key: &str) -> Result<Option<Record>> {
         if self.shared.queued.load(Ordering::SeqCst) > 0
             && let Some(record) = self.shared.queue().get(key)
         {
@@ -738,11 +1193,11 @@ impl Store for RedbStore {
         }
         match self.shared.records()?.get(key).map_err(engine)? {
             None => Ok(None),
-            Some(entry) => Record::decode(entry.value().2).map(Some),
+            Some(entry) => Record::decode(unseal(key, entry.value().2)?).map(Some),
         }
     }
 
-    fn set(&self, key: &str, record: Record) -> Result<()> {
+    fn set_unguarded(&self, key: &str, record: Record) -> Result<()> {
         let s = &*self.shared;
         let writes = match s.durability {
             Durability::Queued { writes, .. } => writes,
@@ -790,18 +1245,11 @@ impl Store for RedbStore {
         }
     }
 
-    fn delete(&self, key: &str) -> Result<bool> {
+    fn delete_unguarded(&self, key: &str) -> Result<bool> {
         self.shared.delete(key)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none()
-            .persistent(true)
-            .scan(true)
-            .lossy(self.shared.max_bytes.is_some())
-    }
-
-    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+    fn scan_unguarded(&self, prefix: &str) -> Result<Vec<String>> {
         self.shared.settle()?;
         let table = self.shared.records()?;
         let mut keys = Vec::new();
@@ -815,18 +1263,6 @@ impl Store for RedbStore {
             keys.push(key.to_owned());
         }
         Ok(keys)
-    }
-
-    fn purge_expired(&self, now: f64) -> Result<u64> {
-        self.shared.purge(now)
-    }
-
-    fn flush(&self) -> Result<()> {
-        self.shared.write(true, None, nothing)
-    }
-
-    fn name(&self) -> &'static str {
-        "redb"
     }
 }
 
@@ -849,9 +1285,10 @@ impl Drop for RedbStore {
         if let Some(worker) = self.worker.take() {
             worker.stop();
         }
-        if let Err(error) = self.shared.write(true, None, nothing) {
-            let queued = self.shared.queued.load(Ordering::SeqCst);
-            if self.shared.journal.is_some() {
+        let shared = &self.shared;
+        if let Err(error) = shared.guard(|| (), || shared.write(true, None, nothing)) {
+            let queued = shared.queued.load(Ordering::SeqCst);
+            if shared.journal.is_some() {
                 tracing::error!(%error, queued, "memo-redb: making the last writes durable failed on drop; the journal keeps them for the next open");
             } else {
                 tracing::error!(%error, lost = queued, "memo-redb: making the last writes durable failed on drop; they are lost");
@@ -922,7 +1359,8 @@ fn run(
             && now >= at
         {
             if shared.pending() > 0
-                && let Err(error) = shared.write(true, None, nothing)
+                && let Err(error) = shared.guard(|| (), || shared.write(true, None, nothing))
+                && !error::is_unavailable(&error)
             {
                 tracing::error!(%error, "memo-redb: periodic durable commit failed");
             }
@@ -931,7 +1369,7 @@ fn run(
         if let (Some(at), Some(every)) = (next_purge, purge_every)
             && now >= at
         {
-            match shared.purge(SystemClock.now()) {
+            match shared.guard(|| 0, || shared.purge(SystemClock.now())) {
                 Ok(0) => {}
                 Ok(purged) => tracing::debug!(purged, "memo-redb: purged expired records"),
                 Err(error) => tracing::warn!(%error, "memo-redb: background purge failed"),
@@ -951,7 +1389,7 @@ mod tests {
     /// Writes `bytes` as the record under `key`, bypassing the codec, as a later protocol would.
     fn plant(store: &RedbStore, key: &str, bytes: &[u8]) {
         let shared = &store.shared;
-        let txn = shared.db().begin_write().unwrap();
+        let txn = shared.db().unwrap().begin_write().unwrap();
         txn.open_table(shared.names.records())
             .unwrap()
             .insert(key, (u64::MAX - 1, order(None), bytes))

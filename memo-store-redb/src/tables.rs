@@ -1,6 +1,6 @@
 //! The store's three redb tables and the edits a write transaction makes to them.
 //!
-//! - `<table>`: key -> `(write sequence, ordered expiry, Record::encode bytes)`;
+//! - `<table>`: key -> `(write sequence, ordered expiry, Record::encode bytes + key tag)`;
 //! - `<table>/expiry`: `(ordered expiry, write sequence, key)` -> `()`, the index that purging
 //!   walks instead of the records, and whose order is the eviction order;
 //! - `<table>/meta`: `"live_bytes"`, `"next_seq"` and `"journal"` (the newest journal
@@ -107,6 +107,46 @@ fn footprint(key: &str, encoded: usize) -> u64 {
     (key.len() + encoded) as u64
 }
 
+/// The length of the tag after each stored record: the xxh3-64 of its key, little-endian.
+///
+/// The record's checksum covers the record, not the key it is stored under; a changed byte in a
+/// key of the file's B-tree would otherwise serve one key's sound record as another key's value.
+const KEY_TAG: usize = 8;
+
+fn key_tag(key: &str) -> [u8; KEY_TAG] {
+    xxhash_rust::xxh3::xxh3_64(key.as_bytes()).to_le_bytes()
+}
+
+/// The bytes stored for `encoded` under `key`.
+fn seal(key: &str, encoded: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(encoded.len() + KEY_TAG);
+    stored.extend_from_slice(encoded);
+    stored.extend_from_slice(&key_tag(key));
+    stored
+}
+
+/// The encoded record in `stored`, read under `key`.
+///
+/// # Errors
+/// [`memo_core::Error::Codec`] when the tag does not match `key` (the file is damaged).
+pub(crate) fn unseal<'a>(key: &str, stored: &'a [u8]) -> Result<&'a [u8]> {
+    match stored
+        .len()
+        .checked_sub(KEY_TAG)
+        .map(|at| stored.split_at(at))
+    {
+        Some((encoded, tag)) if tag == key_tag(key) => Ok(encoded),
+        _ => Err(memo_core::Error::Codec(
+            "redb: the record is not the one stored under this key (damaged file)".into(),
+        )),
+    }
+}
+
+/// The encoded record's length in `stored` bytes.
+fn encoded_len(stored: &[u8]) -> usize {
+    stored.len().saturating_sub(KEY_TAG)
+}
+
 /// The record and index tables inside one write transaction, with the running totals.
 pub(crate) struct Writer<'t> {
     records: Table<'t, &'static str, Entry>,
@@ -153,10 +193,10 @@ impl<'t> Writer<'t> {
         self.next_seq += 1;
         let old = self
             .records
-            .insert(key, (seq, expiry, encoded))?
+            .insert(key, (seq, expiry, seal(key, encoded).as_slice()))?
             .map(|guard| {
                 let (seq, expiry, bytes) = guard.value();
-                (seq, expiry, bytes.len())
+                (seq, expiry, encoded_len(bytes))
             });
         if let Some((old_seq, old_expiry, len)) = old {
             self.expiry.remove((old_expiry, old_seq, key))?;
@@ -171,7 +211,7 @@ impl<'t> Writer<'t> {
     pub(crate) fn remove(&mut self, key: &str) -> Result<bool, redb::Error> {
         let old = self.records.remove(key)?.map(|guard| {
             let (seq, expiry, bytes) = guard.value();
-            (seq, expiry, bytes.len())
+            (seq, expiry, encoded_len(bytes))
         });
         let Some((seq, expiry, len)) = old else {
             return Ok(false);
@@ -216,7 +256,7 @@ impl<'t> Writer<'t> {
 
     /// Removes the record of an index entry already removed.
     fn forget(&mut self, key: &str) -> Result<(), redb::Error> {
-        if let Some(len) = self.records.remove(key)?.map(|g| g.value().2.len()) {
+        if let Some(len) = self.records.remove(key)?.map(|g| encoded_len(g.value().2)) {
             self.live = self.live.saturating_sub(footprint(key, len));
         }
         Ok(())
@@ -226,6 +266,21 @@ impl<'t> Writer<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_read_under_another_key_is_refused() {
+        let stored = seal("k12", b"record");
+        assert_eq!(unseal("k12", &stored).unwrap(), b"record");
+        assert!(matches!(
+            unseal("k13", &stored),
+            Err(memo_core::Error::Codec(_))
+        ));
+        assert!(matches!(
+            unseal("k12", b"short"),
+            Err(memo_core::Error::Codec(_))
+        ));
+        assert_eq!(encoded_len(&stored), 6);
+    }
 
     #[test]
     fn order_follows_the_expiry_order() {

@@ -1,10 +1,13 @@
 //! Integration tests of `RedbStore`: the conformance kit, real child processes (crashes, exits,
-//! reopening, a second opener), purging, the size bound and the options.
+//! reopening, a second opener, damaged files), faults and recovery, purging, the size bound and
+//! the options.
 
 mod bound;
 mod crash;
+mod damage;
 mod exit;
 mod failing_commits;
+mod faults;
 mod model;
 mod options;
 mod process;

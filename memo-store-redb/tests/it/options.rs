@@ -44,19 +44,17 @@ fn backend_message(result: memo_core::Result<RedbStore>) -> String {
 }
 
 #[test]
-fn a_file_redb_cannot_open_gives_an_error_naming_it() {
+fn a_file_that_is_not_redb_or_a_missing_directory_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.redb");
-    std::fs::write(
-        &garbage,
-        b"this is a text file, not a redb database\n".repeat(200),
-    )
-    .unwrap();
-    let message = backend_message(RedbStore::open(&garbage));
+    let text = b"this is a text file, not a redb database\n".repeat(200);
+    std::fs::write(&garbage, &text).unwrap();
+    let message = config_error(RedbStore::builder(&garbage));
     assert!(
-        message.contains(&garbage.display().to_string()),
+        message.contains(&garbage.display().to_string()) && message.contains("not a memo cache"),
         "{message}"
     );
+    assert_eq!(std::fs::read(&garbage).unwrap(), text, "left untouched");
 
     let missing_dir = dir.path().join("no such dir").join("cache.redb");
     let message = backend_message(RedbStore::open(&missing_dir));
@@ -73,15 +71,40 @@ fn a_file_redb_cannot_open_gives_an_error_naming_it() {
 }
 
 #[test]
-fn a_second_open_in_this_process_fails_until_the_first_is_dropped() {
+fn a_second_open_in_this_process_runs_uncached_until_the_first_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("twice.redb");
     let first = RedbStore::open(&file).unwrap();
     first.set("k", rec(1)).unwrap();
-    let message = backend_message(RedbStore::open(&file));
+    let message = backend_message(RedbStore::builder(&file).require_file(true).build());
     assert!(message.contains("already open"), "{message}");
-    drop(first);
+
     let second = RedbStore::open(&file).unwrap();
+    assert!(!second.is_caching());
+    assert_eq!(second.get("k").unwrap(), None, "uncached: every get a miss");
+    second.set("k2", rec(2)).unwrap();
+    assert_eq!(
+        second.stats().lost_writes,
+        1,
+        "the skipped write is counted"
+    );
+    assert_eq!(second.scan("").unwrap(), Vec::<String>::new());
+    assert_eq!(
+        first.scan("").unwrap(),
+        ["k"],
+        "the first store is undisturbed"
+    );
+    drop(first);
+    // The second store opens the file by itself, after a backoff.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while second.get("k").unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the second store never opened the file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(second.is_caching());
     assert_eq!(second.get("k").unwrap(), Some(rec(1)));
 }
 
@@ -333,7 +356,7 @@ fn capabilities_and_debug_describe_the_store() {
 }
 
 #[test]
-fn a_file_damaged_outside_redb_is_an_error_naming_it_not_a_panic() {
+fn a_file_damaged_outside_redb_is_moved_aside_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("damaged.redb");
     let store = RedbStore::open(&file).unwrap();
@@ -349,7 +372,20 @@ fn a_file_damaged_outside_redb_is_an_error_naming_it_not_a_panic() {
         *byte ^= 0x5a;
     }
     std::fs::write(&file, &bytes).unwrap();
-    let message = backend_message(RedbStore::open(&file));
-    assert!(message.contains(&file.display().to_string()), "{message}");
-    assert!(message.contains("corrupted"), "{message}");
+    let store = RedbStore::open(&file).unwrap();
+    assert!(store.is_caching());
+    assert!(store.is_empty().unwrap(), "a fresh cache");
+    store.set("k", rec(3)).unwrap();
+    assert_eq!(store.get("k").unwrap(), Some(rec(3)));
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("damaged.redb.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(&aside[0]).unwrap(),
+        bytes,
+        "moved aside as it was"
+    );
 }

@@ -46,11 +46,14 @@ pub(crate) fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
 }
 
 #[test]
-fn second_process_gets_a_typed_error_at_once() {
-    const TEST: &str = "process::second_process_gets_a_typed_error_at_once";
+fn second_process_gets_a_typed_error_or_runs_uncached() {
+    const TEST: &str = "process::second_process_gets_a_typed_error_or_runs_uncached";
     if child_role().as_deref() == Some("opener") {
         let path = child_file();
-        let error = RedbStore::open(&path).expect_err("the file is open in the parent");
+        let error = RedbStore::builder(&path)
+            .require_file(true)
+            .build()
+            .expect_err("the file is open in the parent");
         let already_open = matches!(&error, Error::Backend { store: "redb", .. })
             && std::iter::successors(std::error::Error::source(&error), |e| e.source()).any(|e| {
                 matches!(
@@ -60,6 +63,8 @@ fn second_process_gets_a_typed_error_at_once() {
             });
         println!("already-open: {already_open}");
         println!("message: {error}");
+        let uncached = RedbStore::open(&path).expect("by default, a store that runs uncached");
+        println!("caching: {}", uncached.is_caching());
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -76,6 +81,7 @@ fn second_process_gets_a_typed_error_at_once() {
         line(&stdout, "message: ").contains(&file.display().to_string()),
         "the error names the file: {stdout}"
     );
+    assert_eq!(line(&stdout, "caching: "), "false");
     println!("the second process got its error after {took:?} (process start included)");
     drop(store);
 }
