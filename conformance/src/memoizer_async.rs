@@ -77,8 +77,14 @@ struct Setup {
     clock: ManualClock,
 }
 
+/// A fresh store, `None` when the harness is unavailable outside CI; a failed open fails the
+/// behaviour with the harness's account.
+fn fresh(harness: &Harness) -> Option<Fixture> {
+    harness.fresh().unwrap_or_else(|why| panic!("{why}"))
+}
+
 fn setup(harness: &Harness) -> Option<Setup> {
-    let fixture = harness.fresh()?;
+    let fixture = fresh(harness)?;
     let clock = ManualClock::new();
     let memo = Memoizer::builder_arc(fixture.store())
         .clock(clock.clone())
@@ -438,7 +444,7 @@ impl AsyncStore for Faulty {
 }
 
 fn faulty_memo(harness: &Harness) -> Option<(Fixture, Arc<Faulty>, Memoizer)> {
-    let fixture = harness.fresh()?;
+    let fixture = fresh(harness)?;
     let faulty = Arc::new(Faulty {
         inner: fixture.store(),
         fail_get: AtomicBool::new(false),
@@ -657,7 +663,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// A store's async twin (if it has one) sees the records of its blocking methods and the
 /// other way round, bit for bit; its lock excludes a second holder until released.
 pub fn async_store_twin_agrees_with_the_blocking_store(harness: &Harness) {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = fresh(harness) else {
         return;
     };
     let store = fixture.store();

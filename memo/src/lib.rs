@@ -37,6 +37,16 @@ pub mod redis {
     pub use memo_store_redis::*;
 }
 
+/// Any store in front of another (feature `tiered`): [`TieredStore`](tiered::TieredStore) reads
+/// the front, then the back, and copies back hits into the front; writes go through to the back
+/// first. Over a shared back (Redis) a front copy lives at most a bounded time, or until Redis's
+/// invalidation notice (with `redis` on too).
+#[cfg(feature = "tiered")]
+pub mod tiered {
+    #[doc(inline)]
+    pub use memo_store_tiered::*;
+}
+
 pub mod arg;
 
 #[doc(hidden)]
