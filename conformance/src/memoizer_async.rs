@@ -75,6 +75,9 @@ struct Setup {
     fixture: Fixture,
     memo: Memoizer,
     clock: ManualClock,
+    /// The store may forget any record: what a behaviour reads back after a write may be gone
+    /// (but never wrong).
+    lossy: bool,
 }
 
 /// A fresh store, `None` when the harness is unavailable outside CI; a failed open fails the
@@ -86,6 +89,7 @@ fn fresh(harness: &Harness) -> Option<Fixture> {
 fn setup(harness: &Harness) -> Option<Setup> {
     let fixture = fresh(harness)?;
     let clock = ManualClock::new();
+    let lossy = harness.is_lossy(&*fixture.store());
     let memo = Memoizer::builder_arc(fixture.store())
         .clock(clock.clone())
         .build();
@@ -93,6 +97,7 @@ fn setup(harness: &Harness) -> Option<Setup> {
         fixture,
         memo,
         clock,
+        lossy,
     })
 }
 
@@ -112,7 +117,7 @@ impl Calls {
 
 /// A second call computes nothing, and both return the value.
 pub fn memoizer_async_hit_after_miss_computes_once(harness: &Harness) {
-    let Some(Setup { memo, .. }) = setup(harness) else {
+    let Some(Setup { memo, lossy, .. }) = setup(harness) else {
         return;
     };
     let calls = Calls::default();
@@ -125,16 +130,25 @@ pub fn memoizer_async_hit_after_miss_computes_once(harness: &Harness) {
             .get_async("basic", || async { calls.run(vec![9]) })
             .await
             .unwrap();
-        assert_eq!((first, second), (vec![1, 2, 3], vec![1, 2, 3]));
+        assert_eq!(first, vec![1, 2, 3]);
+        assert!(
+            second == [1, 2, 3] || (lossy && second == [9]),
+            "{second:?}"
+        );
     });
-    assert_eq!(calls.count(), 1);
-    let stats = memo.stats();
-    assert_eq!((stats.hits, stats.misses, stats.computations), (1, 1, 1));
+    if !lossy {
+        assert_eq!(calls.count(), 1);
+        let stats = memo.stats();
+        assert_eq!((stats.hits, stats.misses, stats.computations), (1, 1, 1));
+    }
 }
 
 /// A value older than `max_age` is computed again.
 pub fn memoizer_async_max_age_expires_with_the_clock(harness: &Harness) {
-    let Some(Setup { memo, clock, .. }) = setup(harness) else {
+    let Some(Setup {
+        memo, clock, lossy, ..
+    }) = setup(harness)
+    else {
         return;
     };
     let opts = Options::new().max_age(Duration::from_secs(10));
@@ -144,18 +158,23 @@ pub fn memoizer_async_max_age_expires_with_the_clock(harness: &Harness) {
         let get = |v: u8| memo.get_async_with("k", &opts, move || async move { calls.run(v) });
         assert_eq!(get(1).await.unwrap(), 1);
         clock.advance(Duration::from_secs(9));
-        assert_eq!(get(2).await.unwrap(), 1);
+        let kept = get(2).await.unwrap();
+        assert!(kept == 1 || (lossy && kept == 2), "{kept}");
         clock.advance(Duration::from_secs(1));
         assert_eq!(get(3).await.unwrap(), 3);
     });
-    assert_eq!(calls.count(), 2);
+    assert!(calls.count() == 2 || lossy);
 }
 
 /// A different etag recomputes; a call without an etag never compares.
 pub fn memoizer_async_etag_change_recomputes(harness: &Harness) {
-    let Some(Setup { memo, .. }) = setup(harness) else {
+    let Some(Setup { memo, lossy, .. }) = setup(harness) else {
         return;
     };
+    if lossy {
+        // Every step reads back the previous one's write.
+        return;
+    }
     block_on(async {
         let one = Options::new().etag(&1_u8);
         let two = Options::new().etag(&2_u8);
@@ -184,7 +203,13 @@ pub fn memoizer_async_etag_change_recomputes(harness: &Harness) {
 
 /// The stored key is `namespace:key`.
 pub fn memoizer_async_namespace_prefixes_the_stored_key(harness: &Harness) {
-    let Some(Setup { fixture, memo, .. }) = setup(harness) else {
+    let Some(Setup {
+        fixture,
+        memo,
+        lossy,
+        ..
+    }) = setup(harness)
+    else {
         return;
     };
     block_on(async {
@@ -197,28 +222,26 @@ pub fn memoizer_async_namespace_prefixes_the_stored_key(harness: &Harness) {
         );
     });
     let store = fixture.store();
-    assert!(store.get("ns:k").unwrap().is_some());
+    assert!(lossy || store.get("ns:k").unwrap().is_some());
     assert!(store.get("k").unwrap().is_none());
 }
 
 /// `peek_async` never computes, and a cached `None` is a hit, not a miss.
 pub fn memoizer_async_peek_tells_a_miss_from_a_cached_none(harness: &Harness) {
-    let Some(Setup { memo, .. }) = setup(harness) else {
+    let Some(Setup { memo, lossy, .. }) = setup(harness) else {
         return;
     };
     block_on(async {
         assert_eq!(memo.peek_async::<Option<u8>>("k").await.unwrap(), None);
         memo.get_async("k", || async { None::<u8> }).await.unwrap();
-        assert_eq!(
-            memo.peek_async::<Option<u8>>("k").await.unwrap(),
-            Some(None)
-        );
+        let got = memo.peek_async::<Option<u8>>("k").await.unwrap();
+        assert!(got == Some(None) || (lossy && got.is_none()), "{got:?}");
     });
 }
 
 /// An `Err` from the function reaches the caller and stores nothing.
 pub fn memoizer_async_try_get_error_is_not_cached(harness: &Harness) {
-    let Some(Setup { memo, .. }) = setup(harness) else {
+    let Some(Setup { memo, lossy, .. }) = setup(harness) else {
         return;
     };
     block_on(async {
@@ -231,7 +254,8 @@ pub fn memoizer_async_try_get_error_is_not_cached(harness: &Harness) {
         assert_eq!(ok.unwrap(), 5);
         let again: std::result::Result<u8, Error> =
             memo.try_get_async("k", || async { Ok(6) }).await;
-        assert_eq!(again.unwrap(), 5);
+        let again = again.unwrap();
+        assert!(again == 5 || (lossy && again == 6), "{again}");
     });
 }
 
@@ -268,7 +292,7 @@ pub fn memoizer_async_thousand_tasks_compute_once(harness: &Harness) {
 /// The computing task cancelled mid-computation: one waiter computes instead, every waiter
 /// gets its value, and the cancelled computation stored nothing.
 pub fn memoizer_async_cancelled_leader_hands_over(harness: &Harness) {
-    let Some(Setup { memo, .. }) = setup(harness) else {
+    let Some(Setup { memo, lossy, .. }) = setup(harness) else {
         return;
     };
     let calls = Calls::default();
@@ -303,7 +327,11 @@ pub fn memoizer_async_cancelled_leader_hands_over(harness: &Harness) {
         for waiter in waiters {
             assert_eq!(waiter.await.unwrap(), 7);
         }
-        assert_eq!(memo.peek_async::<u8>("k").await.unwrap(), Some(7));
+        let stored = memo.peek_async::<u8>("k").await.unwrap();
+        assert!(
+            stored == Some(7) || (lossy && stored.is_none()),
+            "{stored:?}"
+        );
     });
     assert_eq!(
         calls.count(),
@@ -314,7 +342,7 @@ pub fn memoizer_async_cancelled_leader_hands_over(harness: &Harness) {
 
 /// A panic reaches its caller and stores nothing; a waiter does not hang and gets a value.
 pub fn memoizer_async_panic_reaches_caller_and_waiters_recover(harness: &Harness) {
-    let Some(Setup { memo, .. }) = setup(harness) else {
+    let Some(Setup { memo, lossy, .. }) = setup(harness) else {
         return;
     };
     let started = Arc::new(tokio::sync::Notify::new());
@@ -340,7 +368,8 @@ pub fn memoizer_async_panic_reaches_caller_and_waiters_recover(harness: &Harness
         let panicked = leader.await.unwrap_err();
         assert!(panicked.is_panic());
         assert_eq!(waiter.await.unwrap().unwrap(), 7);
-        assert_eq!(memo.get_async("k", || async { 8_u8 }).await.unwrap(), 7);
+        let after = memo.get_async("k", || async { 8_u8 }).await.unwrap();
+        assert!(after == 7 || (lossy && after == 8), "{after}");
     });
 }
 
@@ -558,7 +587,13 @@ impl Lock for RecordedLock {
 /// The computing task takes the lock of the options and releases it after writing, also when
 /// the function fails.
 pub fn memoizer_async_lock_is_taken_and_released(harness: &Harness) {
-    let Some(Setup { fixture, memo, .. }) = setup(harness) else {
+    let Some(Setup {
+        fixture,
+        memo,
+        lossy,
+        ..
+    }) = setup(harness)
+    else {
         return;
     };
     let recorder = Recorder::default();
@@ -571,7 +606,7 @@ pub fn memoizer_async_lock_is_taken_and_released(harness: &Harness) {
             1
         );
         assert_eq!(recorder.events(), ["acquire k", "release k"]);
-        assert!(fixture.store().get("k").unwrap().is_some());
+        assert!(lossy || fixture.store().get("k").unwrap().is_some());
         let failed: std::result::Result<u8, Error> = memo
             .try_get_async_with("e", &opts, || async { Err(Error::Config("no".into())) })
             .await;
@@ -616,9 +651,17 @@ pub fn memoizer_async_lock_timeout_computes_or_errors(harness: &Harness) {
 /// `exists_async`, `ttl_async`, `expire_async`, `expire_at_async`, `etag_async` and
 /// `delete_async` see and change what their blocking twins see and change.
 pub fn memoizer_async_inspection_calls_agree_with_the_blocking_ones(harness: &Harness) {
-    let Some(Setup { memo, clock, .. }) = setup(harness) else {
+    let Some(Setup {
+        memo, clock, lossy, ..
+    }) = setup(harness)
+    else {
         return;
     };
+    if lossy {
+        // Every step reads back the previous one's write; the blocking behaviours cover what
+        // a lossy store may forget.
+        return;
+    }
     block_on(async {
         assert!(!memo.exists_async("k").await.unwrap());
         assert!(matches!(
