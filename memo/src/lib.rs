@@ -13,6 +13,8 @@ pub use memo_store_mem as mem;
 pub use memo_store_redb as redb;
 #[cfg(feature = "redis")]
 pub use memo_store_redis as redis;
+#[cfg(feature = "rocks")]
+pub use memo_store_rocks as rocks;
 
 #[doc(hidden)]
 pub mod __private;
