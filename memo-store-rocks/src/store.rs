@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use memo_core::{Capabilities, Error, Record, Result, Store};
 use rocksdb::{
     BlockBasedOptions, BottommostLevelCompaction, Cache, ColumnFamily, ColumnFamilyDescriptor,
-    CompactOptions, DB, DBCompressionType, Options, WriteOptions,
+    CompactOptions, DB, DBCompressionType, Options, ReadOptions, WriteOptions,
 };
 
 use crate::builder::{Compression, RocksStoreBuilder, SyncPolicy};
@@ -67,6 +67,8 @@ struct Inner {
     /// `None` while closed: after a failed reopen, until one succeeds.
     db: RwLock<Option<DB>>,
     write_options: WriteOptions,
+    /// Kept rather than made per read: each is a C allocation.
+    read_options: ReadOptions,
     stripes: Vec<Mutex<()>>,
     /// Whether the last write failed; the next successful one logs the recovery.
     faulted: AtomicBool,
@@ -429,6 +431,7 @@ impl RocksStore {
             expiry,
             db: RwLock::new(Some(db)),
             write_options,
+            read_options: ReadOptions::default(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             faulted: AtomicBool::new(false),
             last_recovery: Mutex::new(None),
@@ -495,11 +498,15 @@ fn secondary_dir() -> PathBuf {
 
 impl Store for RocksStore {
     fn get(&self, key: &str) -> Result<Option<Record>> {
-        self.inner
-            .with_db(|db, cf| match db.get_pinned_cf(cf, key).map_err(engine)? {
+        self.inner.with_db(|db, cf| {
+            match db
+                .get_pinned_cf_opt(cf, key, &self.inner.read_options)
+                .map_err(engine)?
+            {
                 None => Ok(None),
                 Some(bytes) => Record::decode(&bytes).map(Some),
-            })?
+            }
+        })?
     }
 
     fn set(&self, key: &str, record: Record) -> Result<()> {
@@ -516,7 +523,10 @@ impl Store for RocksStore {
         }
         let _key = self.inner.stripe(key);
         self.inner.write("delete", |db, cf| {
-            if db.get_pinned_cf(cf, key)?.is_none() {
+            if db
+                .get_pinned_cf_opt(cf, key, &self.inner.read_options)?
+                .is_none()
+            {
                 return Ok(false);
             }
             db.delete_cf_opt(cf, key, &self.inner.write_options)?;

@@ -103,11 +103,13 @@ fn background_compactions_reclaim_records_expired_by_the_system_clock() {
         .build()
         .unwrap();
     let now = SystemClock.now();
-    // Each flush makes one level-0 file; four of them start RocksDB's own compaction.
+    // Each flush makes one level-0 file; four of them start RocksDB's own compaction. Every
+    // file spans the whole key range, so the compaction rewrites them (disjoint files would
+    // only be moved down a level, unread).
     let mut expired = 0;
     for round in 0..8 {
         for i in 0..200 {
-            let key = format!("r{round}-{i}");
+            let key = format!("{i:03}-r{round}");
             let expiry = if i % 2 == 0 { now - 10.0 } else { now + 3600.0 };
             expired += usize::from(i % 2 == 0);
             store
@@ -127,7 +129,7 @@ fn background_compactions_reclaim_records_expired_by_the_system_clock() {
     );
     for round in 0..8 {
         for i in (1..200).step_by(2) {
-            let key = format!("r{round}-{i}");
+            let key = format!("{i:03}-r{round}");
             let record = store.get(&key).unwrap();
             assert!(record.is_some(), "live record {key} was reclaimed");
         }
