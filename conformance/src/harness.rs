@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use memo_core::{Capabilities, Lock, Record, Result, Store};
 
-type Factory = dyn Fn(&Path) -> Arc<dyn Store> + Send + Sync;
+type Factory = dyn Fn(&Path) -> std::result::Result<Arc<dyn Store>, String> + Send + Sync;
 
 /// How the kit makes the store under test.
 ///
@@ -16,14 +16,17 @@ type Factory = dyn Fn(&Path) -> Arc<dyn Store> + Send + Sync;
 /// fn harness() -> Harness {
 ///     Harness::new(DocStore::default)
 /// }
-/// let fixture = harness().fresh().expect("available");
+/// let fixture = harness().fresh()?.expect("available");
 /// assert!(fixture.store().get("k").unwrap().is_none());
+/// # Ok::<(), String>(())
 /// ```
 #[derive(Clone)]
 pub struct Harness {
     kind: Kind,
     lossy: Option<bool>,
     cases: u32,
+    seed: Option<u64>,
+    many: usize,
 }
 
 #[derive(Clone)]
@@ -43,6 +46,9 @@ impl std::fmt::Debug for Harness {
         f.debug_struct("Harness")
             .field("kind", &kind)
             .field("lossy", &self.lossy)
+            .field("cases", &self.cases)
+            .field("seed", &self.seed)
+            .field("many", &self.many)
             .finish()
     }
 }
@@ -52,16 +58,36 @@ impl Harness {
     /// such as Redis: a store under a key prefix of its own).
     pub fn new<S: Store>(factory: impl Fn() -> S + Send + Sync + 'static) -> Self {
         Self::with(Kind::Volatile(Arc::new(move |_: &Path| {
-            Arc::new(factory()) as Arc<dyn Store>
+            Ok(Arc::new(factory()) as Arc<dyn Store>)
         })))
     }
 
     /// A harness for a persistent store: `open(dir)` opens the store kept in `dir`, creating it
     /// when `dir` is empty. The kit gives each test its own temporary directory, and reopens by
-    /// dropping every handle and calling `open` again with the same directory.
-    pub fn persistent<S: Store>(open: impl Fn(&Path) -> S + Send + Sync + 'static) -> Self {
+    /// dropping every handle and calling `open` again with the same directory. An `Err` from
+    /// `open` fails the property that asked for the store, with the error's text.
+    ///
+    /// ```
+    /// use memo_conformance::Harness;
+    /// use memo_conformance::reference::ReferenceStore;
+    ///
+    /// // A store kept in files of its own (here, the reference store's snapshot file).
+    /// fn harness() -> Harness {
+    ///     Harness::persistent(|dir| ReferenceStore::open(dir.join("records")))
+    /// }
+    /// # memo_conformance::properties::reopen_keeps_every_record(&harness().cases(2)).unwrap();
+    /// ```
+    pub fn persistent<S, E>(
+        open: impl Fn(&Path) -> std::result::Result<S, E> + Send + Sync + 'static,
+    ) -> Self
+    where
+        S: Store,
+        E: std::fmt::Display,
+    {
         Self::with(Kind::Persistent(Arc::new(move |dir: &Path| {
-            Arc::new(open(dir)) as Arc<dyn Store>
+            open(dir)
+                .map(|store| Arc::new(store) as Arc<dyn Store>)
+                .map_err(|e| format!("opening the store in {} failed: {e}", dir.display()))
         })))
     }
 
@@ -76,6 +102,8 @@ impl Harness {
             kind,
             lossy: None,
             cases: 64,
+            seed: None,
+            many: crate::properties::MANY,
         }
     }
 
@@ -95,6 +123,37 @@ impl Harness {
         self
     }
 
+    /// Draws every property's random cases from `seed`, so runs repeat exactly (default: a new
+    /// seed each run, or `PROPTEST_RNG_SEED` when set).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// How many records [`thousands_of_records_are_all_kept`] holds at once (default
+    /// [`MANY`], 2,048). Lower it only for a harness whose every write waits for the disk, and
+    /// keep the default in another harness of the same engine: the count-based faults it
+    /// catches do not depend on durability.
+    ///
+    /// [`thousands_of_records_are_all_kept`]: crate::properties::thousands_of_records_are_all_kept
+    /// [`MANY`]: crate::properties::MANY
+    #[must_use]
+    pub fn many(mut self, records: usize) -> Self {
+        self.many = records;
+        self
+    }
+
+    /// How many records the thousands property holds at once.
+    pub fn many_count(&self) -> usize {
+        self.many
+    }
+
+    /// The seed of the random cases, when fixed.
+    pub fn fixed_seed(&self) -> Option<u64> {
+        self.seed
+    }
+
     /// The number of random cases per property.
     pub fn case_count(&self) -> u32 {
         self.cases
@@ -112,10 +171,14 @@ impl Harness {
 
     /// A fresh, empty store, or `None` when the harness is unavailable outside CI.
     ///
+    /// # Errors
+    /// The account of a failed open (see [`Harness::persistent`]), or of a missing temporary
+    /// directory.
+    ///
     /// # Panics
     /// When the harness is unavailable and `CI=true`: a store that cannot be tested in CI
     /// fails rather than passing silently.
-    pub fn fresh(&self) -> Option<Fixture> {
+    pub fn fresh(&self) -> std::result::Result<Option<Fixture>, String> {
         let factory = match &self.kind {
             Kind::Volatile(f) | Kind::Persistent(f) => f.clone(),
             Kind::Unavailable(why) => {
@@ -124,17 +187,19 @@ impl Harness {
                     "store unavailable under CI=true: {why}"
                 );
                 eprintln!("skipped: {why} (set CI=true to make this a failure)");
-                return None;
+                return Ok(None);
             }
         };
-        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory for the store"));
-        let store = InDir::open(&*factory, &dir);
-        Some(Fixture {
+        let dir = tempfile::tempdir()
+            .map_err(|e| format!("no temporary directory for the store: {e}"))?;
+        let dir = Arc::new(dir);
+        let store = InDir::open(&*factory, &dir)?;
+        Ok(Some(Fixture {
             factory,
             dir,
             store: Some(store),
             persistent: self.is_persistent(),
-        })
+        }))
     }
 }
 
@@ -157,6 +222,9 @@ impl std::fmt::Debug for Fixture {
 
 impl Fixture {
     /// The store under test.
+    ///
+    /// # Panics
+    /// After a [`Fixture::reopen`] that failed.
     pub fn store(&self) -> Arc<dyn Store> {
         self.store
             .clone()
@@ -170,18 +238,24 @@ impl Fixture {
 
     /// Drops the store and opens it again from its directory (persistent harnesses only).
     ///
+    /// # Errors
+    /// The account of a failed open; the fixture then holds no store, and [`Fixture::store`]
+    /// panics until a later `reopen` succeeds.
+    ///
     /// # Panics
-    /// When another handle to the store is still alive: a clean reopen needs every handle gone.
-    pub fn reopen(&mut self) {
+    /// When the harness is not persistent, or another handle to the store is still alive: a
+    /// clean reopen needs every handle gone.
+    pub fn reopen(&mut self) -> std::result::Result<(), String> {
         assert!(self.persistent, "reopen needs Harness::persistent");
-        let store = self.store.take().expect("a store to reopen");
-        assert_eq!(
-            Arc::strong_count(&store),
-            1,
-            "drop every handle to the store before reopening"
-        );
-        drop(store);
-        self.store = Some(InDir::open(&*self.factory, &self.dir));
+        if let Some(store) = self.store.take() {
+            assert_eq!(
+                Arc::strong_count(&store),
+                1,
+                "drop every handle to the store before reopening"
+            );
+        }
+        self.store = Some(InDir::open(&*self.factory, &self.dir)?);
+        Ok(())
     }
 }
 
@@ -194,14 +268,20 @@ struct InDir {
 }
 
 impl InDir {
-    fn open(factory: &Factory, dir: &Arc<tempfile::TempDir>) -> Arc<dyn Store> {
-        Arc::new(InDir {
-            store: factory(dir.path()),
+    fn open(
+        factory: &Factory,
+        dir: &Arc<tempfile::TempDir>,
+    ) -> std::result::Result<Arc<dyn Store>, String> {
+        Ok(Arc::new(InDir {
+            store: factory(dir.path())?,
             _dir: Arc::clone(dir),
-        })
+        }))
     }
 }
 
+/// Forwards every method, defaults included, so the kit checks the store's own `read`, `ttl`
+/// and the rest, never a trait default standing in for them.
+#[deny(clippy::missing_trait_methods)]
 impl Store for InDir {
     fn get(&self, key: &str) -> Result<Option<Record>> {
         self.store.get(key)

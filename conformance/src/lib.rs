@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod check;
 mod harness;
-#[doc(hidden)]
 pub mod memoizer;
+pub mod model;
 pub mod properties;
-mod strategy;
+pub mod reference;
+pub mod strategy;
 
 pub use harness::{Fixture, Harness};
 
@@ -12,12 +14,13 @@ pub use harness::{Fixture, Harness};
 pub type Verdict = Result<(), String>;
 
 /// Expands to `mod conformance`, with one `#[test]` per property of [`properties`] and per
-/// Memoizer behaviour, each run on the store that `harness` (a path to `fn() -> Harness`) makes.
+/// Memoizer behaviour of [`memoizer`], each run on the store that `harness` (a path to
+/// `fn() -> Harness`) makes.
 ///
 /// ```
-/// # use memo_core::doc_store::DocStore as MyStore;
+/// # use memo_conformance::reference::ReferenceStore as MyStore;
 /// fn harness() -> memo_conformance::Harness {
-///     memo_conformance::Harness::new(MyStore::default)
+///     memo_conformance::Harness::new(MyStore::new)
 /// }
 /// memo_conformance::suite!(harness);
 /// # fn main() {}
@@ -40,6 +43,32 @@ macro_rules! suite {
     };
 }
 
+/// Like [`suite!`], with the store properties only: for a store that is not meant for a
+/// Memoizer (a building block of another store, say), or a harness whose store cannot hold what
+/// the Memoizer's behaviours write.
+///
+/// ```
+/// # use memo_conformance::reference::ReferenceStore as MyStore;
+/// fn harness() -> memo_conformance::Harness {
+///     memo_conformance::Harness::new(MyStore::new)
+/// }
+/// memo_conformance::store_suite!(harness);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! store_suite {
+    ($harness:path) => {
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        const __MEMO_CONFORMANCE_HARNESS: fn() -> $crate::Harness = $harness;
+
+        /// The memo store contract, checked by `memo-conformance`.
+        mod conformance {
+            $crate::__store_suite!(super::__MEMO_CONFORMANCE_HARNESS);
+        }
+    };
+}
+
 /// The store properties of [`suite!`], without the Memoizer's behaviours.
 #[doc(hidden)]
 #[macro_export]
@@ -54,6 +83,13 @@ macro_rules! __store_suite {
             delete_of_absent_key_is_false,
             any_string_key_works,
             keys_that_are_prefixes_never_collide,
+            keys_differing_in_case_stay_apart,
+            keys_differing_in_unicode_normalisation_stay_apart,
+            keys_that_look_like_paths_or_urls_stay_apart,
+            keys_differing_in_surrounding_white_space_stay_apart,
+            nul_never_ends_a_key,
+            keys_sharing_a_long_prefix_stay_apart,
+            thousands_of_records_are_all_kept,
             values_up_to_16_mib_work,
             ttl_never_over_reports,
             native_expiry_never_removes_a_record_early,
@@ -79,11 +115,41 @@ macro_rules! __property_tests {
     };
 }
 
-/// Runs `property` on the harness and panics with its account when it fails; used by [`suite!`].
+/// Runs `property` on the harness and panics with its account when it fails; used by
+/// [`suite!`].
 #[doc(hidden)]
 #[track_caller]
 pub fn __check(harness: fn() -> Harness, property: fn(&Harness) -> Verdict) {
-    if let Err(why) = property(&harness()) {
-        panic!("{why}");
+    check::assert_holds(property, &harness());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suite_readme_and_all_list_the_same_store_properties() {
+        let suite = include_str!("lib.rs");
+        let suite = &suite[suite.find("macro_rules! __store_suite").unwrap()..];
+        let suite = &suite[..suite.find(");").unwrap()];
+        let listed: Vec<&str> = suite
+            .lines()
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+            .filter(|name| !name.is_empty())
+            .collect();
+        let all: Vec<&str> = crate::properties::ALL
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(listed.len(), all.len(), "{listed:?}");
+        for name in &all {
+            assert!(listed.contains(name), "{name} is not in suite!");
+            assert!(
+                include_str!("../README.md").contains(&format!("| `{name}` |")),
+                "{name} is not in the README's table"
+            );
+        }
     }
 }

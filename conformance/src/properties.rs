@@ -1,4 +1,5 @@
-//! The rules every store obeys (DESIGN.md, section 3), as functions of the [`Harness`].
+//! The rules every store obeys (the store contract of `memo_core::Store`), as functions of the
+//! [`Harness`].
 //!
 //! Each property makes its own store with [`Harness::fresh`], holds trivially when the harness
 //! is unavailable outside CI, and returns `Err` with an account of the first failure (after
@@ -12,22 +13,115 @@
 //! - a store with [`Capabilities::native_expiry`](memo_core::Capabilities) may drop a record
 //!   once its expiry has passed, never before.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Debug;
+use std::collections::BTreeSet;
 use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use memo_core::{Clock, Error, Record, Store, SystemClock};
+use memo_core::{Error, Record, Store};
 
-use crate::strategy::{self, Op};
-use crate::{Fixture, Harness, Verdict};
+use crate::check::brief;
+use crate::check::{
+    Case, Rules, call, check_read, check_ttl, distinct_keys_keep_their_records, fail, fresh_case,
+    now, reason, run, run_once, show_key, show_record,
+};
+use crate::model::{self, Model, Op};
+use crate::strategy::{self, awkward_records, noise};
+use crate::{Harness, Verdict};
 
-type Case = Result<(), TestCaseError>;
+mod keys;
+
+/// A store property: what every function of this module is.
+pub type Property = fn(&Harness) -> Verdict;
+
+/// Every store property with its name, in the order [`suite!`](crate::suite) runs them: for a
+/// harness of one's own that runs them in a loop, or a report over many stores.
+pub const ALL: &[(&str, Property)] = &[
+    (
+        "get_after_set_returns_same_record",
+        get_after_set_returns_same_record,
+    ),
+    (
+        "read_lends_the_record_get_returns",
+        read_lends_the_record_get_returns,
+    ),
+    (
+        "set_overwrites_previous_record",
+        set_overwrites_previous_record,
+    ),
+    (
+        "delete_returns_true_then_false",
+        delete_returns_true_then_false,
+    ),
+    ("get_after_delete_is_none", get_after_delete_is_none),
+    (
+        "delete_of_absent_key_is_false",
+        delete_of_absent_key_is_false,
+    ),
+    ("any_string_key_works", any_string_key_works),
+    (
+        "keys_that_are_prefixes_never_collide",
+        keys_that_are_prefixes_never_collide,
+    ),
+    (
+        "keys_differing_in_case_stay_apart",
+        keys_differing_in_case_stay_apart,
+    ),
+    (
+        "keys_differing_in_unicode_normalisation_stay_apart",
+        keys_differing_in_unicode_normalisation_stay_apart,
+    ),
+    (
+        "keys_that_look_like_paths_or_urls_stay_apart",
+        keys_that_look_like_paths_or_urls_stay_apart,
+    ),
+    (
+        "keys_differing_in_surrounding_white_space_stay_apart",
+        keys_differing_in_surrounding_white_space_stay_apart,
+    ),
+    ("nul_never_ends_a_key", nul_never_ends_a_key),
+    (
+        "keys_sharing_a_long_prefix_stay_apart",
+        keys_sharing_a_long_prefix_stay_apart,
+    ),
+    (
+        "thousands_of_records_are_all_kept",
+        thousands_of_records_are_all_kept,
+    ),
+    ("values_up_to_16_mib_work", values_up_to_16_mib_work),
+    ("ttl_never_over_reports", ttl_never_over_reports),
+    (
+        "native_expiry_never_removes_a_record_early",
+        native_expiry_never_removes_a_record_early,
+    ),
+    (
+        "concurrent_threads_keep_written_records",
+        concurrent_threads_keep_written_records,
+    ),
+    (
+        "scan_returns_exactly_the_matching_keys",
+        scan_returns_exactly_the_matching_keys,
+    ),
+    (
+        "purge_expired_removes_only_expired_records",
+        purge_expired_removes_only_expired_records,
+    ),
+    (
+        "random_operations_match_a_model",
+        random_operations_match_a_model,
+    ),
+    ("reopen_keeps_every_record", reopen_keeps_every_record),
+];
+
+pub use keys::{
+    MANY, keys_differing_in_case_stay_apart, keys_differing_in_surrounding_white_space_stay_apart,
+    keys_differing_in_unicode_normalisation_stay_apart, keys_sharing_a_long_prefix_stay_apart,
+    keys_that_look_like_paths_or_urls_stay_apart, nul_never_ends_a_key,
+    thousands_of_records_are_all_kept,
+};
 
 /// A `get` after `set` returns the same record, field for field and bit for bit: NaN, `-0.0`
 /// and infinite times, empty and absent etags, values up to 4 KiB.
@@ -60,7 +154,7 @@ pub fn read_lends_the_record_get_returns(harness: &Harness) -> Verdict {
             if call("read", store.read(key, &mut |r| lent.push(r.clone())))? || !lent.is_empty() {
                 return Err(fail(format!(
                     "read({}) found a record never set",
-                    show(key)
+                    show_key(key)
                 )));
             }
             call("set", store.set(key, record.clone()))?;
@@ -68,7 +162,7 @@ pub fn read_lends_the_record_get_returns(harness: &Harness) -> Verdict {
             if found != (lent.len() == 1) || lent.len() > 1 {
                 return Err(fail(format!(
                     "read({}) returned {found} but called its visitor {} times",
-                    show(key),
+                    show_key(key),
                     lent.len()
                 )));
             }
@@ -83,7 +177,7 @@ pub fn read_lends_the_record_get_returns(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first read that returned the older record, or another wrong one.
 pub fn set_overwrites_previous_record(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -96,7 +190,7 @@ pub fn set_overwrites_previous_record(harness: &Harness) -> Verdict {
         .collect();
     let cases = (strategy::key(), strategy::record(), strategy::record())
         .prop_filter("two different records", |(_, a, b)| a != b);
-    check(
+    run(
         "set_overwrites_previous_record",
         harness,
         store.name(),
@@ -138,13 +232,13 @@ pub fn delete_returns_true_then_false(harness: &Harness) -> Verdict {
             if !first && !rules.may_vanish(record, now()) {
                 return Err(fail(format!(
                     "delete({}) of a present record returned false",
-                    show(key)
+                    show_key(key)
                 )));
             }
             if call("delete", store.delete(key))? {
                 return Err(fail(format!(
                     "a second delete({}) returned true",
-                    show(key)
+                    show_key(key)
                 )));
             }
             Ok(())
@@ -157,7 +251,7 @@ pub fn delete_returns_true_then_false(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first read that still found the deleted record.
 pub fn get_after_delete_is_none(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -167,7 +261,7 @@ pub fn get_after_delete_is_none(harness: &Harness) -> Verdict {
         .zip(awkward_records().into_iter().cycle())
         .map(|(key, record)| (key, record.clone(), record))
         .collect();
-    check(
+    run(
         "get_after_delete_is_none",
         harness,
         store.name(),
@@ -195,13 +289,13 @@ pub fn get_after_delete_is_none(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first key the store claimed to hold.
 pub fn delete_of_absent_key_is_false(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
     let rules = Rules::of(harness, &*store);
     // Nothing is ever set in this store, so every key is absent.
-    check(
+    run(
         "delete_of_absent_key_is_false",
         harness,
         store.name(),
@@ -211,7 +305,7 @@ pub fn delete_of_absent_key_is_false(harness: &Harness) -> Verdict {
             if call("delete", store.delete(key))? {
                 return Err(fail(format!(
                     "delete({}) of an absent key returned true",
-                    show(key)
+                    show_key(key)
                 )));
             }
             check_read(key, call("get", store.get(key))?.as_ref(), None, rules)?;
@@ -226,7 +320,7 @@ pub fn delete_of_absent_key_is_false(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first key whose record was lost or mixed up.
 pub fn any_string_key_works(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -235,7 +329,7 @@ pub fn any_string_key_works(harness: &Harness) -> Verdict {
         let unique: BTreeSet<String> = keys.into_iter().collect();
         unique.into_iter().collect::<Vec<_>>()
     });
-    check(
+    run(
         "any_string_key_works",
         harness,
         store.name(),
@@ -251,7 +345,7 @@ pub fn any_string_key_works(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first key that read or deleted another key's record.
 pub fn keys_that_are_prefixes_never_collide(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -276,7 +370,7 @@ pub fn keys_that_are_prefixes_never_collide(harness: &Harness) -> Verdict {
         let suffixes: Vec<&str> = suffixes.iter().map(String::as_str).collect();
         chain(&base, &suffixes)
     });
-    check(
+    run(
         "keys_that_are_prefixes_never_collide",
         harness,
         store.name(),
@@ -293,15 +387,11 @@ pub fn keys_that_are_prefixes_never_collide(harness: &Harness) -> Verdict {
 /// An account of the first large record that came back different or failed to store.
 pub fn values_up_to_16_mib_work(harness: &Harness) -> Verdict {
     const MIB_16: usize = 16 << 20;
-    let Some(fixture) = harness.fresh() else {
-        return Ok(());
-    };
-    let store = fixture.store();
-    let rules = Rules::of(harness, &*store);
     let created = now();
     let first = Record::new(created, None, noise(MIB_16, 1)).with_etag(noise(1024, 2));
     let second = Record::new(created + 1.0, None, noise(MIB_16, 3)).with_etag(noise(1024, 4));
-    let run = || -> Case {
+    run_once("values_up_to_16_mib_work", harness, |fixture, rules| {
+        let store = fixture.store();
         for record in [&first, &second] {
             call("set", store.set("large", record.clone()))?;
             let got = call("get", store.get("large"))?;
@@ -309,12 +399,6 @@ pub fn values_up_to_16_mib_work(harness: &Harness) -> Verdict {
         }
         call("delete", store.delete("large"))?;
         Ok(())
-    };
-    run().map_err(|e| {
-        format!(
-            "values_up_to_16_mib_work does not hold for the {} store: {e}",
-            store.name()
-        )
     })
 }
 
@@ -325,7 +409,7 @@ pub fn values_up_to_16_mib_work(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first `ttl` that over-reported or answered `None` wrongly.
 pub fn ttl_never_over_reports(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -341,7 +425,7 @@ pub fn ttl_never_over_reports(harness: &Harness) -> Verdict {
         .zip(strategy::awkward_keys())
         .map(|(offset, key)| (key, Record::new(now(), None, b"ttl".to_vec()), offset))
         .collect();
-    check(
+    run(
         "ttl_never_over_reports",
         harness,
         store.name(),
@@ -371,13 +455,9 @@ pub fn ttl_never_over_reports(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the record that went missing early.
 pub fn native_expiry_never_removes_a_record_early(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
-        return Ok(());
-    };
-    let store = fixture.store();
-    let rules = Rules::of(harness, &*store);
-    let name = store.name();
-    let run = || -> Case {
+    let property = "native_expiry_never_removes_a_record_early";
+    run_once(property, harness, |fixture, rules| {
+        let store = fixture.store();
         let start = now();
         let later = Record::new(start, Some(start + 30.0), b"thirty seconds".to_vec());
         call("set", store.set("in 30 s", later.clone()))?;
@@ -407,11 +487,6 @@ pub fn native_expiry_never_removes_a_record_early(harness: &Harness) -> Verdict 
             thread::sleep(Duration::from_millis(10));
         }
         Ok(())
-    };
-    run().map_err(|e| {
-        format!(
-            "native_expiry_never_removes_a_record_early does not hold for the {name} store: {e}"
-        )
     })
 }
 
@@ -424,7 +499,7 @@ pub fn native_expiry_never_removes_a_record_early(harness: &Harness) -> Verdict 
 pub fn concurrent_threads_keep_written_records(harness: &Harness) -> Verdict {
     const THREADS: usize = 8;
     const KEYS: usize = 8;
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -472,11 +547,11 @@ pub fn concurrent_threads_keep_written_records(harness: &Harness) -> Verdict {
             return Err(format!(
                 "{prefix} {name} store: after the threads joined, get({}) returned {}, which is \
                  no thread's last operation on it ({})",
-                show(key),
-                describe(got.as_ref()),
+                show_key(key),
+                show_record(got.as_ref()),
                 finals
                     .iter()
-                    .map(|r| describe(*r))
+                    .map(|r| show_record(*r))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -492,7 +567,7 @@ pub fn concurrent_threads_keep_written_records(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first scan that listed a wrong key, missed one, or listed one twice.
 pub fn scan_returns_exactly_the_matching_keys(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let probe = fixture.store();
@@ -526,7 +601,7 @@ pub fn scan_returns_exactly_the_matching_keys(harness: &Harness) -> Verdict {
         vec((strategy::narrow_key(4), any::<bool>()), 0..16),
         strategy::narrow_key(2),
     );
-    check(
+    run(
         "scan_returns_exactly_the_matching_keys",
         harness,
         name,
@@ -578,7 +653,7 @@ pub fn scan_returns_exactly_the_matching_keys(harness: &Harness) -> Verdict {
 /// # Errors
 /// An account of the first live record purged, or a count that does not match.
 pub fn purge_expired_removes_only_expired_records(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let name = fixture.store().name();
@@ -604,7 +679,7 @@ pub fn purge_expired_removes_only_expired_records(harness: &Harness) -> Verdict 
         Expiry::Infinite,
         Expiry::NegativeInfinite,
     ];
-    check(
+    run(
         "purge_expired_removes_only_expired_records",
         harness,
         name,
@@ -670,12 +745,12 @@ pub fn purge_expired_removes_only_expired_records(harness: &Harness) -> Verdict 
 /// An account of the first operation whose answer differs from the model's, with the sequence
 /// shrunk by proptest.
 pub fn random_operations_match_a_model(harness: &Harness) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let name = fixture.store().name();
     drop(fixture);
-    let keys = strategy::model_keys();
+    let keys = model::model_keys();
     let persistent = harness.is_persistent();
     let fixed = vec![vec![
         Op::Set(1, awkward_records()[0].clone()),
@@ -689,27 +764,23 @@ pub fn random_operations_match_a_model(harness: &Harness) -> Verdict {
         Op::Get(3),
         Op::Delete(0),
     ]];
-    check(
+    run(
         "random_operations_match_a_model",
         harness,
         name,
         fixed,
-        &strategy::ops(persistent),
+        &model::ops(keys.len(), persistent),
         |ops| {
             let mut fixture = fresh_case(harness)?;
-            let mut model: BTreeMap<usize, Record> = BTreeMap::new();
+            let rules = Rules::of(harness, &*fixture.store());
+            let mut model = Model::new();
             for (step, op) in ops.iter().enumerate() {
-                apply(&mut fixture, &mut model, &keys, harness, op)
-                    .map_err(|e| fail(format!("at step {step} ({op:?}): {e}")))?;
+                model::apply(&mut fixture, rules, &mut model, &keys, op)
+                    .map_err(|e| fail(format!("at step {step} ({}): {}", brief(op), reason(&e))))?;
             }
-            let store = fixture.store();
-            let rules = Rules::of(harness, &*store);
-            for (k, key) in keys.iter().enumerate() {
-                let got = call("get", store.get(key))?;
-                check_read(key, got.as_ref(), model.get(&k), rules)
-                    .map_err(|e| fail(format!("after the sequence: {e}")))?;
-            }
-            Ok(())
+            model
+                .check(&*fixture.store(), rules)
+                .map_err(|e| fail(format!("after the sequence: {}", reason(&e))))
         },
     )
 }
@@ -731,7 +802,7 @@ pub fn reopen_keeps_every_record(harness: &Harness) -> Verdict {
         );
         return Ok(());
     }
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -757,7 +828,7 @@ pub fn reopen_keeps_every_record(harness: &Harness) -> Verdict {
         vec((strategy::key(), strategy::record(), any::<bool>()), 1..12),
         (strategy::key(), strategy::record()),
     );
-    check(
+    run(
         "reopen_keeps_every_record",
         harness,
         name,
@@ -765,94 +836,35 @@ pub fn reopen_keeps_every_record(harness: &Harness) -> Verdict {
         &cases,
         |(writes, (late_key, late_record))| {
             let mut fixture = fresh_case(harness)?;
-            let mut model: BTreeMap<String, Option<Record>> = BTreeMap::new();
+            let rules = Rules::of(harness, &*fixture.store());
+            let mut model = Model::new();
             {
                 let store = fixture.store();
                 for (key, record, delete) in writes {
                     call("set", store.set(key, record.clone()))?;
-                    model.insert(key.clone(), Some(record.clone()));
+                    model.set(key, record.clone());
                     if *delete {
                         call("delete", store.delete(key))?;
-                        model.insert(key.clone(), None);
+                        model.delete(key);
                     }
                 }
             }
-            fixture.reopen();
-            same_as_model(&fixture, harness, &model)
-                .map_err(|e| fail(format!("after a reopen: {e}")))?;
+            fixture.reopen().map_err(fail)?;
+            model
+                .check(&*fixture.store(), rules)
+                .map_err(|e| fail(format!("after a reopen: {}", reason(&e))))?;
             {
                 let store = fixture.store();
                 call("set", store.set(late_key, late_record.clone()))?;
-                model.insert(late_key.clone(), Some(late_record.clone()));
+                model.set(late_key, late_record.clone());
                 call("flush", store.flush())?;
             }
-            fixture.reopen();
-            same_as_model(&fixture, harness, &model)
-                .map_err(|e| fail(format!("after a flush and a second reopen: {e}")))
+            fixture.reopen().map_err(fail)?;
+            model
+                .check(&*fixture.store(), rules)
+                .map_err(|e| fail(format!("after a flush and a second reopen: {}", reason(&e))))
         },
     )
-}
-
-/// Reads every key of `model` and compares it with the model.
-fn same_as_model(
-    fixture: &Fixture,
-    harness: &Harness,
-    model: &BTreeMap<String, Option<Record>>,
-) -> Case {
-    let store = fixture.store();
-    let rules = Rules::of(harness, &*store);
-    for (key, expected) in model {
-        let got = call("get", store.get(key))?;
-        check_read(key, got.as_ref(), expected.as_ref(), rules)?;
-    }
-    Ok(())
-}
-
-/// One step of the model-based sequence.
-fn apply(
-    fixture: &mut Fixture,
-    model: &mut BTreeMap<usize, Record>,
-    keys: &[String],
-    harness: &Harness,
-    op: &Op,
-) -> Case {
-    if let Op::Reopen = op {
-        fixture.reopen();
-        return Ok(());
-    }
-    let store = fixture.store();
-    let rules = Rules::of(harness, &*store);
-    match op {
-        Op::Set(k, record) => {
-            call("set", store.set(&keys[*k], record.clone()))?;
-            model.insert(*k, record.clone());
-        }
-        Op::Get(k) => {
-            let got = call("get", store.get(&keys[*k]))?;
-            check_read(&keys[*k], got.as_ref(), model.get(k), rules)?;
-        }
-        Op::Delete(k) => {
-            let deleted = call("delete", store.delete(&keys[*k]))?;
-            match (deleted, model.remove(k)) {
-                (true, Some(_)) | (false, None) => {}
-                (false, Some(record)) if rules.may_vanish(&record, now()) => {}
-                (deleted, expected) => {
-                    return Err(fail(format!(
-                        "delete({}) returned {deleted} where the model holds {}",
-                        show(&keys[*k]),
-                        describe(expected.as_ref())
-                    )));
-                }
-            }
-        }
-        Op::Ttl(k) => {
-            let before = now();
-            let ttl = call("ttl", store.ttl(&keys[*k]))?;
-            check_ttl(&keys[*k], ttl, model.get(k), before, now(), rules)?;
-        }
-        Op::Reopen => {}
-    }
-    Ok(())
 }
 
 /// One thread of [`concurrent_threads_keep_written_records`]: returns its last operation on
@@ -889,8 +901,8 @@ fn worker(
                 let Some((writer, _)) = origin.filter(|&(t, s)| got == written(k, t, s)) else {
                     return Err(format!(
                         "get({}) returned {}, which no thread wrote to that key",
-                        show(key),
-                        describe(Some(&got))
+                        show_key(key),
+                        show_record(Some(&got))
                     ));
                 };
                 // Our own older writes were overwritten by our newer ones before this read.
@@ -898,8 +910,8 @@ fn worker(
                     return Err(format!(
                         "thread {thread} read back its own overwritten or deleted record \
                          {} from get({})",
-                        describe(Some(&got)),
-                        show(key)
+                        show_record(Some(&got)),
+                        show_key(key)
                     ));
                 }
             }
@@ -930,42 +942,6 @@ fn written_by(record: &Record) -> Option<(usize, usize, usize)> {
     Some((usize::from(v[0]), usize::from(v[1]), seq as usize))
 }
 
-/// Sets one distinct record under each key, reads each back, then deletes them one at a time,
-/// checking after each delete that the others are untouched.
-fn distinct_keys_keep_their_records(store: &dyn Store, rules: Rules, keys: &[String]) -> Case {
-    let records: Vec<Record> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            Record::new(i as f64, None, format!("{i}:{}", key.len()).into_bytes())
-                .with_etag((i as u32).to_le_bytes().to_vec())
-        })
-        .collect();
-    for (key, record) in keys.iter().zip(&records) {
-        call("set", store.set(key, record.clone()))?;
-    }
-    let mut present: Vec<bool> = vec![true; keys.len()];
-    for (i, key) in keys.iter().enumerate() {
-        let got = call("get", store.get(key))?;
-        check_read(key, got.as_ref(), Some(&records[i]), rules)?;
-    }
-    // Shortest first, so that a store mapping longer keys onto shorter ones loses them.
-    for i in 0..keys.len() {
-        let deleted = call("delete", store.delete(&keys[i]))?;
-        if !deleted && !rules.lossy {
-            return Err(fail(format!("delete({}) returned false", show(&keys[i]))));
-        }
-        present[i] = false;
-        for (j, key) in keys.iter().enumerate() {
-            let got = call("get", store.get(key))?;
-            let expected = present[j].then(|| &records[j]);
-            check_read(key, got.as_ref(), expected, rules)
-                .map_err(|e| fail(format!("after delete({}): {e}", show(&keys[i]))))?;
-        }
-    }
-    Ok(())
-}
-
 /// `base`, then `base` plus each successive suffix: keys that are prefixes of each other.
 fn chain(base: &str, suffixes: &[&str]) -> Vec<String> {
     let mut key = base.to_owned();
@@ -975,35 +951,6 @@ fn chain(base: &str, suffixes: &[&str]) -> Vec<String> {
         keys.push(key.clone());
     }
     keys
-}
-
-/// Records whose fields are hard to keep bit for bit.
-fn awkward_records() -> Vec<Record> {
-    let signalling_nan = f64::from_bits(0x7FF0_0000_0000_0001);
-    let subnormal = f64::from_bits(1);
-    vec![
-        Record::new(f64::NAN, Some(-0.0), Vec::new()).with_etag(Vec::new()),
-        Record::new(-0.0, Some(f64::INFINITY), vec![0]).with_etag(vec![0]),
-        Record::new(signalling_nan, Some(f64::NEG_INFINITY), b"abc".to_vec())
-            .with_etag(b"etag".to_vec()),
-        Record::new(1.7e9, None, vec![0xFF; 4096]),
-        Record::new(subnormal, Some(f64::from_bits(u64::MAX)), b"v".to_vec())
-            .with_etag(vec![0xFF; 64]),
-        Record::new(now(), Some(now() + 3600.0), b"in an hour".to_vec()).with_etag(vec![1]),
-    ]
-}
-
-/// Deterministic pseudo-random bytes, so a truncated or shifted value cannot look right.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// The expiry of a record in the purge property, relative to the purge time.
@@ -1032,91 +979,6 @@ impl Expiry {
     }
 }
 
-/// What a store may do besides returning exactly what was set.
-#[derive(Clone, Copy, Debug)]
-struct Rules {
-    lossy: bool,
-    native_expiry: bool,
-}
-
-impl Rules {
-    fn of(harness: &Harness, store: &dyn Store) -> Self {
-        Rules {
-            lossy: harness.is_lossy(store),
-            native_expiry: store.capabilities().native_expiry,
-        }
-    }
-
-    /// Whether `record` may be missing at `now`: forgotten by a lossy store, or expired
-    /// natively.
-    fn may_vanish(self, record: &Record, now: f64) -> bool {
-        self.lossy || (self.native_expiry && record.is_expired(now))
-    }
-}
-
-/// Checks a read against the record last set under the key (`None`: nothing, or deleted).
-fn check_read(key: &str, got: Option<&Record>, expected: Option<&Record>, rules: Rules) -> Case {
-    match (got, expected) {
-        (None, None) => Ok(()),
-        (Some(got), Some(expected)) if got == expected => Ok(()),
-        // Measured after the read, so a record that expired during it may count as gone.
-        (None, Some(expected)) if rules.may_vanish(expected, now()) => Ok(()),
-        (got, expected) => Err(fail(format!(
-            "get({}) returned {}, expected {}{}",
-            show(key),
-            describe(got),
-            describe(expected),
-            if rules.lossy && expected.is_some() {
-                " or None (lossy store)"
-            } else {
-                ""
-            }
-        ))),
-    }
-}
-
-/// Checks a `ttl` answer given between `before` and `after` for a key holding `record`.
-fn check_ttl(
-    key: &str,
-    ttl: Option<Duration>,
-    record: Option<&Record>,
-    before: f64,
-    after: f64,
-    rules: Rules,
-) -> Case {
-    let key = show(key);
-    let expiry = record.and_then(|r| r.expiry);
-    match (ttl, expiry) {
-        (Some(ttl), None) => Err(fail(format!(
-            "ttl({key}) returned {ttl:?} for {}",
-            if record.is_some() {
-                "a record that never expires"
-            } else {
-                "a missing record"
-            }
-        ))),
-        // A NaN expiry never comes; any answer is below the truth.
-        (_, Some(expiry)) if expiry.is_nan() => Ok(()),
-        (Some(ttl), Some(expiry)) if expiry <= before => Err(fail(format!(
-            "ttl({key}) returned {ttl:?} for a record that expired {:.3} s before the call",
-            before - expiry
-        ))),
-        // The truth at any moment of the call is at most `expiry - before`; 1 us absorbs the
-        // rounding of unix seconds held in an f64.
-        (Some(ttl), Some(expiry)) if ttl.as_secs_f64() > expiry - before + 1.0e-6 => {
-            Err(fail(format!(
-                "ttl({key}) returned {ttl:?}, more than the {:.6} s the record had left",
-                expiry - before
-            )))
-        }
-        (None, Some(expiry)) if expiry > after + 1.0 && !rules.lossy => Err(fail(format!(
-            "ttl({key}) returned None for a record with {:.3} s left",
-            expiry - after
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// [`check`]s `test` on one store against each key with a record: the awkward keys, each with
 /// one of the awkward records, then random pairs.
 fn check_key_record(
@@ -1124,7 +986,7 @@ fn check_key_record(
     harness: &Harness,
     test: impl Fn(&dyn Store, Rules, &str, &Record) -> Case,
 ) -> Verdict {
-    let Some(fixture) = harness.fresh() else {
+    let Some(fixture) = harness.fresh()? else {
         return Ok(());
     };
     let store = fixture.store();
@@ -1133,7 +995,7 @@ fn check_key_record(
         .into_iter()
         .zip(awkward_records().into_iter().cycle())
         .collect();
-    check(
+    run(
         property,
         harness,
         store.name(),
@@ -1143,193 +1005,13 @@ fn check_key_record(
     )
 }
 
-/// Runs the fixed cases, then the random ones, and words the first failure.
-fn check<S>(
-    property: &str,
-    harness: &Harness,
-    store: &str,
-    fixed: Vec<S::Value>,
-    strategy: &S,
-    test: impl Fn(&S::Value) -> Case,
-) -> Verdict
-where
-    S: Strategy,
-    S::Value: Debug,
-{
-    let failed = |why: String| {
-        trim(format!(
-            "{property} does not hold for the {store} store: {why}"
-        ))
-    };
-    for case in &fixed {
-        test(case).map_err(|e| failed(format!("{e}\nfailing input: {case:?}")))?;
-    }
-    runner(harness)
-        .run(strategy, |case| test(&case))
-        .map_err(|e| failed(e.to_string()))
-}
-
-/// A proptest runner for `harness.case_count()` cases that writes no regression files, and
-/// shrinks a failure for at most 30 s (networked stores make each try slow) unless
-/// `PROPTEST_MAX_SHRINK_TIME` says otherwise.
-fn runner(harness: &Harness) -> TestRunner {
-    let defaults = Config::default();
-    let max_shrink_time = match defaults.max_shrink_time {
-        0 => 30_000,
-        set => set,
-    };
-    TestRunner::new(Config {
-        cases: harness.case_count(),
-        failure_persistence: None,
-        max_shrink_time,
-        ..defaults
-    })
-}
-
-/// A fresh store for one random case.
-fn fresh_case(harness: &Harness) -> Result<Fixture, TestCaseError> {
-    harness
-        .fresh()
-        .ok_or_else(|| fail("the harness stopped making stores"))
-}
-
-/// Turns a store error into a failed case that says which call failed.
-fn call<T>(what: &str, result: memo_core::Result<T>) -> Result<T, TestCaseError> {
-    result.map_err(|e| fail(format!("{what} failed: {e}")))
-}
-
-fn fail(why: impl Into<String>) -> TestCaseError {
-    TestCaseError::fail(why.into())
-}
-
-fn now() -> f64 {
-    SystemClock.now()
-}
-
-/// A key for a message: long keys are cut, with their length.
-fn show(key: &str) -> String {
-    if key.chars().count() <= 48 {
-        format!("{key:?}")
-    } else {
-        let head: String = key.chars().take(24).collect();
-        format!("{head:?}... ({} bytes)", key.len())
-    }
-}
-
-/// A record for a message: times with their bits, long byte strings cut.
-fn describe(record: Option<&Record>) -> String {
-    fn bytes(b: &[u8]) -> String {
-        if b.len() <= 16 {
-            format!("{b:?}")
-        } else {
-            format!("{:?}... ({} bytes)", &b[..16], b.len())
-        }
-    }
-    let Some(r) = record else {
-        return "None".to_owned();
-    };
-    format!(
-        "Record {{ created: {} ({:#x}), expiry: {}, etag: {}, value: {} }}",
-        r.created,
-        r.created.to_bits(),
-        r.expiry
-            .map_or("None".to_owned(), |e| format!("{e} ({:#x})", e.to_bits())),
-        r.etag.as_deref().map_or("None".to_owned(), bytes),
-        bytes(&r.value)
-    )
-}
-
-/// Keeps failure messages readable when inputs hold 4 KiB keys.
-fn trim(mut message: String) -> String {
-    const LIMIT: usize = 6000;
-    if message.len() > LIMIT {
-        let mut end = LIMIT;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push_str("... (cut)");
-    }
-    message
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const EXACT: Rules = Rules {
-        lossy: false,
-        native_expiry: false,
-    };
-    const LOSSY: Rules = Rules {
-        lossy: true,
-        native_expiry: false,
-    };
-
-    fn expiring(expiry: Option<f64>) -> Record {
-        Record::new(0.0, expiry, Vec::new())
-    }
-
-    #[test]
-    fn ttl_check_bounds_by_the_time_before_the_call() {
-        let r = expiring(Some(110.0));
-        let ok = |ttl| check_ttl("k", Some(ttl), Some(&r), 100.0, 100.5, EXACT).is_ok();
-        assert!(ok(Duration::from_secs(10)));
-        assert!(ok(Duration::from_secs(9)));
-        assert!(!ok(Duration::from_millis(10_001)));
-        assert!(!ok(Duration::MAX));
-    }
-
-    #[test]
-    fn ttl_check_wants_none_for_missing_expired_and_endless_records() {
-        let some = Some(Duration::ZERO);
-        assert!(check_ttl("k", some, None, 100.0, 100.0, EXACT).is_err());
-        assert!(check_ttl("k", some, Some(&expiring(None)), 100.0, 100.0, EXACT).is_err());
-        assert!(check_ttl("k", some, Some(&expiring(Some(99.0))), 100.0, 100.0, EXACT).is_err());
-        assert!(check_ttl("k", None, Some(&expiring(Some(99.0))), 100.0, 100.0, EXACT).is_ok());
-        assert!(check_ttl("k", some, Some(&expiring(Some(f64::NAN))), 1.0, 1.0, EXACT).is_ok());
-    }
-
-    #[test]
-    fn ttl_check_forgives_none_only_in_lossy_stores() {
-        let live = expiring(Some(200.0));
-        assert!(check_ttl("k", None, Some(&live), 100.0, 100.0, EXACT).is_err());
-        assert!(check_ttl("k", None, Some(&live), 100.0, 100.0, LOSSY).is_ok());
-    }
-
-    #[test]
-    fn read_check_forgives_forgetting_never_staleness() {
-        let old = Record::new(1.0, None, b"old".to_vec());
-        let new = Record::new(2.0, None, b"new".to_vec());
-        assert!(check_read("k", Some(&new), Some(&new), EXACT).is_ok());
-        assert!(check_read("k", None, Some(&new), EXACT).is_err());
-        assert!(check_read("k", None, Some(&new), LOSSY).is_ok());
-        assert!(check_read("k", Some(&old), Some(&new), LOSSY).is_err());
-        assert!(check_read("k", Some(&old), None, LOSSY).is_err());
-    }
-
-    #[test]
-    fn read_check_lets_native_expiry_drop_only_expired_records() {
-        let native = Rules {
-            lossy: false,
-            native_expiry: true,
-        };
-        assert!(check_read("k", None, Some(&expiring(Some(1.0))), native).is_ok());
-        assert!(check_read("k", None, Some(&expiring(Some(now() + 60.0))), native).is_err());
-        assert!(check_read("k", None, Some(&expiring(Some(f64::NAN))), native).is_err());
-    }
-
     #[test]
     fn chain_makes_keys_that_are_prefixes_of_each_other() {
         assert_eq!(chain("a", &[":", "\0"]), ["a", "a:", "a:\0"]);
-    }
-
-    #[test]
-    fn trim_cuts_long_messages_at_a_char_boundary() {
-        let cut = trim("é".repeat(4000));
-        assert!(cut.ends_with("... (cut)"));
-        assert!(cut.len() < 6100);
-        assert_eq!(trim("short".to_owned()), "short");
     }
 
     #[test]

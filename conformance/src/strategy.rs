@@ -1,12 +1,13 @@
-//! Random keys and records for the properties.
+//! Random keys and records for the properties (proptest strategies), and the fixed awkward
+//! ones they start with. Public, so a property of an author's own draws from the same inputs.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use memo_core::Record;
+use memo_core::{Clock, Record, SystemClock};
 
 /// Any `f64` bit pattern, with the awkward ones (NaN, ±0, ±inf) made likely.
-pub(crate) fn time() -> impl Strategy<Value = f64> {
+pub fn time() -> impl Strategy<Value = f64> {
     prop_oneof![
         4 => 0.0..4.0e9_f64,
         2 => proptest::num::f64::ANY,
@@ -24,11 +25,18 @@ pub(crate) fn time() -> impl Strategy<Value = f64> {
     ]
 }
 
-fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+/// Any bytes, at most `max` of them.
+pub fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     vec(any::<u8>(), 0..=max)
 }
 
-fn assemble(created: f64, expiry: Option<f64>, etag: Option<Vec<u8>>, value: Vec<u8>) -> Record {
+/// A record of these fields.
+pub fn assemble(
+    created: f64,
+    expiry: Option<f64>,
+    etag: Option<Vec<u8>>,
+    value: Vec<u8>,
+) -> Record {
     let record = Record::new(created, expiry, value);
     match etag {
         Some(etag) => record.with_etag(etag),
@@ -37,12 +45,12 @@ fn assemble(created: f64, expiry: Option<f64>, etag: Option<Vec<u8>>, value: Vec
 }
 
 /// Any record: every field free, values up to 4 KiB.
-pub(crate) fn record() -> impl Strategy<Value = Record> {
+pub fn record() -> impl Strategy<Value = Record> {
     record_expiring(prop::option::of(time()))
 }
 
 /// A record whose expiry comes from `expiry`, the other fields free.
-pub(crate) fn record_expiring(
+pub fn record_expiring(
     expiry: impl Strategy<Value = Option<f64>>,
 ) -> impl Strategy<Value = Record> {
     (
@@ -55,7 +63,7 @@ pub(crate) fn record_expiring(
 }
 
 /// A character, with `:`, NUL and non-ASCII made likely.
-fn key_char() -> impl Strategy<Value = char> {
+pub fn key_char() -> impl Strategy<Value = char> {
     prop_oneof![
         3 => prop::char::range('a', 'e'),
         1 => Just(':'),
@@ -65,7 +73,7 @@ fn key_char() -> impl Strategy<Value = char> {
 }
 
 /// Any string key: empty, short, or longer than 4 KiB.
-pub(crate) fn key() -> impl Strategy<Value = String> {
+pub fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => short_key(24),
         1 => long_key(),
@@ -73,12 +81,12 @@ pub(crate) fn key() -> impl Strategy<Value = String> {
 }
 
 /// A key of at most `max` characters.
-pub(crate) fn short_key(max: usize) -> impl Strategy<Value = String> {
+pub fn short_key(max: usize) -> impl Strategy<Value = String> {
     vec(key_char(), 0..=max).prop_map(String::from_iter)
 }
 
 /// A key of more than 4 KiB.
-pub(crate) fn long_key() -> impl Strategy<Value = String> {
+pub fn long_key() -> impl Strategy<Value = String> {
     (vec(key_char(), 0..8), 4096..5000_usize).prop_map(|(tail, len)| {
         let mut key = "k".repeat(len);
         key.extend(tail);
@@ -87,7 +95,7 @@ pub(crate) fn long_key() -> impl Strategy<Value = String> {
 }
 
 /// A key from a small alphabet, so that random prefixes often match.
-pub(crate) fn narrow_key(max: usize) -> impl Strategy<Value = String> {
+pub fn narrow_key(max: usize) -> impl Strategy<Value = String> {
     vec(
         prop::sample::select(vec!['a', 'b', ':', '\0', 'é', '*', '[']),
         0..=max,
@@ -96,7 +104,7 @@ pub(crate) fn narrow_key(max: usize) -> impl Strategy<Value = String> {
 }
 
 /// Keys that hard stores get wrong: empty, long, separators, NUL, every plane of Unicode.
-pub(crate) fn awkward_keys() -> Vec<String> {
+pub fn awkward_keys() -> Vec<String> {
     vec![
         String::new(),
         "a".to_owned(),
@@ -114,40 +122,36 @@ pub(crate) fn awkward_keys() -> Vec<String> {
     ]
 }
 
-/// One operation of the model-based sequence test.
-#[derive(Clone, Debug)]
-pub(crate) enum Op {
-    Set(usize, Record),
-    Get(usize),
-    Delete(usize),
-    Ttl(usize),
-    Reopen,
-}
-
-/// The small key space of the sequence test: prefixes of each other, and one long key.
-pub(crate) fn model_keys() -> Vec<String> {
+/// Records whose fields are hard to keep bit for bit.
+pub fn awkward_records() -> Vec<Record> {
+    let signalling_nan = f64::from_bits(0x7FF0_0000_0000_0001);
+    let subnormal = f64::from_bits(1);
     vec![
-        String::new(),
-        "k".to_owned(),
-        "k:\0".to_owned(),
-        "ü".repeat(2100),
+        Record::new(f64::NAN, Some(-0.0), Vec::new()).with_etag(Vec::new()),
+        Record::new(-0.0, Some(f64::INFINITY), vec![0]).with_etag(vec![0]),
+        Record::new(signalling_nan, Some(f64::NEG_INFINITY), b"abc".to_vec())
+            .with_etag(b"etag".to_vec()),
+        Record::new(1.7e9, None, vec![0xFF; 4096]),
+        Record::new(subnormal, Some(f64::from_bits(u64::MAX)), b"v".to_vec())
+            .with_etag(vec![0xFF; 64]),
+        Record::new(
+            SystemClock.now(),
+            Some(SystemClock.now() + 3600.0),
+            b"in an hour".to_vec(),
+        )
+        .with_etag(vec![1]),
     ]
 }
 
-/// Random operation sequences over [`model_keys`]; `reopen` steps only when asked.
-pub(crate) fn ops(reopen: bool) -> impl Strategy<Value = Vec<Op>> {
-    let keys = model_keys().len();
-    let op = prop_oneof![
-        5 => (0..keys, record()).prop_map(|(k, r)| Op::Set(k, r)),
-        4 => (0..keys).prop_map(Op::Get),
-        2 => (0..keys).prop_map(Op::Delete),
-        1 => (0..keys).prop_map(Op::Ttl),
-        1 => Just(Op::Reopen),
-    ]
-    // A union cannot weigh an option 0, so volatile stores read where a reopen would be.
-    .prop_map(move |op| match op {
-        Op::Reopen if !reopen => Op::Get(0),
-        op => op,
-    });
-    vec(op, 1..48)
+/// Deterministic pseudo-random bytes, so a truncated or shifted value cannot look right.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
 }

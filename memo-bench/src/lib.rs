@@ -30,3 +30,29 @@ pub fn on_two_threads(work: impl Fn(usize) + Sync) -> Duration {
             .unwrap_or_default()
     })
 }
+
+/// One benchmarked operation, run by [`paired`].
+pub type Op<'a> = Box<dyn FnMut() + 'a>;
+
+/// Each op's median and mean time per call over `rounds` rounds, each round running every
+/// op `batch` times in turn (a batch keeps the clock's own cost out of nanosecond ops).
+pub fn paired(ops: &mut [Op<'_>], rounds: usize, batch: u32) -> Vec<(Duration, Duration)> {
+    let mut samples = vec![Vec::with_capacity(rounds); ops.len()];
+    for _ in 0..rounds {
+        for (op, times) in ops.iter_mut().zip(&mut samples) {
+            let start = Instant::now();
+            for _ in 0..batch {
+                op();
+            }
+            times.push(start.elapsed() / batch);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut times| {
+            let mean = times.iter().sum::<Duration>() / times.len().max(1) as u32;
+            times.sort_unstable();
+            (times[times.len() / 2], mean)
+        })
+        .collect()
+}

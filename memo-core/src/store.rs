@@ -356,7 +356,11 @@ mod tests {
     fn forwards(store: &dyn Store, own: &Own) {
         store.set("k", Record::new(1.0, None, vec![1])).unwrap();
         assert!(store.read("k", &mut |_| ()).unwrap());
-        assert_eq!(own.lent.load(Ordering::Relaxed), 1, "read reached the inner store");
+        assert_eq!(
+            own.lent.load(Ordering::Relaxed),
+            1,
+            "read reached the inner store"
+        );
         assert_eq!(store.ttl("k").unwrap(), Some(Duration::from_secs(7)));
         assert_eq!(store.capabilities(), own.capabilities());
         assert_eq!(store.scan("").unwrap(), ["own"]);

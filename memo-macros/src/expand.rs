@@ -1,148 +1,252 @@
 //! Turns a function into its memoized form, its uncached original and its helpers.
+//!
+//! [`expand`] reads the function ([`Function::new`]), generates its helpers (`helpers.rs`), then
+//! the memoized function itself ([`Function::call_site`]), and places them ([`Function::place`]).
 
-use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{ToTokens, format_ident, quote, quote_spanned};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{
-    Attribute, FnArg, GenericArgument, GenericParam, Ident, ItemFn, LitStr, Meta, Pat,
-    PathArguments, Receiver, ReturnType, Type,
-};
+use syn::{Ident, ItemFn, Receiver, ReturnType};
 
 use crate::args::Args;
-
-/// One parameter of the function, as the generated functions see it.
-struct Param {
-    /// `self`, the argument's own name, or a generated one for a pattern.
-    name: Ident,
-    /// `None` for the receiver.
-    ty: Option<Type>,
-    keyed: bool,
-    /// How many references lead to the value; the key takes the value itself, so that a
-    /// non-serializable argument is named as written, not as a reference.
-    refs: usize,
-    /// A `HashSet`, keyed through `Unordered`.
-    unordered: bool,
-    span: Span,
-}
-
-/// What the function returns, which decides what is cached.
-enum Returns {
-    Value,
-    /// `Result`-like: only `Ok` is cached.
-    Result,
-    /// `Option` with `cache_none = false`: `None` is not cached.
-    SomeOnly,
-}
-
-/// Where the generated helpers live: beside a free function in a same-named struct's `impl`
-/// (`adder::exists(..)`), or beside a method in its `impl` block (`self.area_exists()`).
-enum Mode {
-    Free,
-    Method,
-}
+use crate::sig::{self, Mode, Param, Returns};
 
 pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
-    let sig = &item.sig;
-    reject_unsupported(sig)?;
-    let mode = if args.associated || sig.receiver().is_some() || mentions_self(sig) {
-        Mode::Method
-    } else {
-        Mode::Free
-    };
-    let params = params(args, sig)?;
-    let returns = returns(args, &sig.output)?;
+    let function = Function::new(args, item)?;
+    let helpers = function.helpers();
+    let call_site = function.call_site();
+    Ok(function.place(&helpers, &call_site))
+}
 
-    let fn_name = &sig.ident;
-    let plain_name = fn_name.unraw().to_string();
-    let vis = &item.vis;
-    let generics = &sig.generics;
-    let where_clause = &generics.where_clause;
-    let output = &sig.output;
-    let ret_span = match output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => fn_name.span(),
-    };
-    let companion = companion_attrs(&item.attrs);
+/// The decorated function, read once; every generated item is built from it.
+pub(crate) struct Function<'a> {
+    pub(crate) args: &'a Args,
+    pub(crate) item: &'a ItemFn,
+    pub(crate) mode: Mode,
+    pub(crate) params: Vec<Param>,
+    pub(crate) returns: Returns,
+    /// The name without `r#`: in keys, helper names and docs.
+    pub(crate) plain_name: String,
+    /// The function's attributes that its generated companions carry too.
+    pub(crate) companion: Vec<TokenStream>,
+}
 
-    let (site, uncached) = match mode {
-        Mode::Free => (quote!(#fn_name::__site()), quote!(#fn_name::uncached)),
-        Mode::Method => {
-            let site = format_ident!("__memo_{}_site", plain_name);
-            let uncached = format_ident!("{}_uncached", plain_name);
-            (quote!(Self::#site()), quote!(Self::#uncached))
-        }
-    };
-    let helper_name = |suffix: &str| match mode {
-        Mode::Free => format_ident!("{}", suffix),
-        Mode::Method => format_ident!("{}_{}", plain_name, suffix),
-    };
+/// How a generated function takes an argument that the function takes by value (arguments taken
+/// by reference keep their type everywhere, so that deref coercion still applies).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Takes {
+    /// As the function does: the memoized function itself.
+    Owned,
+    /// Anything that keys like it (`&str` for `String`): the inspection helpers.
+    Key,
+    /// Anything that keys like it and converts into it: `call_with`, which may run the function.
+    KeyInto,
+}
 
-    let memo = &args.memo;
-    let memo_let = quote_spanned! {memo.span()=>
-        let __memo: &::memo::Memoizer = &(#memo);
-    };
-    let key = key_parts(args, &mode, &plain_name, &params);
-    let key_expr = key.string();
-    let (key_name, key_args) = (&key.name, &key.args);
-    let unused_skipped = params.iter().filter(|p| !p.keyed).map(|p| {
-        let name = &p.name;
-        quote!(let _ = &#name;)
-    });
-    let unused_skipped = quote!(#(#unused_skipped)*);
-
-    // The parameters of the generated functions: the receiver without `mut`, the rest by name.
-    let receiver = sig.receiver().map(|r| {
-        let mut r: Receiver = r.clone();
-        if r.reference.is_none() {
-            r.mutability = None;
-        }
-        quote!(#r,)
-    });
-    let typed: Vec<TokenStream> = params
-        .iter()
-        .filter_map(|p| {
-            let name = &p.name;
-            p.ty.as_ref().map(|ty| quote!(#name: #ty))
+impl<'a> Function<'a> {
+    fn new(args: &'a Args, item: &'a ItemFn) -> syn::Result<Self> {
+        let sig = &item.sig;
+        sig::reject_unsupported(sig)?;
+        Ok(Function {
+            args,
+            item,
+            mode: Mode::of(args, sig),
+            params: sig::params(args, sig)?,
+            returns: sig::returns(args, &sig.output)?,
+            plain_name: sig.ident.unraw().to_string(),
+            companion: sig::companion_attrs(&item.attrs),
         })
-        .collect();
-    let forward: Vec<TokenStream> = params.iter().map(|p| p.name.to_token_stream()).collect();
+    }
 
-    let taken: Vec<String> = params.iter().map(|p| p.name.to_string()).collect();
-    let fresh = |base: &str| {
-        if taken.iter().any(|t| t == base) {
+    /// A generated function's name: `suffix` in a free function's struct, `<method>_<suffix>`
+    /// beside a method.
+    pub(crate) fn helper_name(&self, suffix: &str) -> Ident {
+        match self.mode {
+            Mode::Free => format_ident!("{}", suffix),
+            Mode::Method => format_ident!("{}_{}", self.plain_name, suffix),
+        }
+    }
+
+    /// The function as the generated docs name it.
+    pub(crate) fn shown(&self) -> String {
+        match self.mode {
+            Mode::Free => format!("`{}`", self.plain_name),
+            Mode::Method => format!("`Self::{}`", self.plain_name),
+        }
+    }
+
+    /// A name for a generated parameter that no argument of the function already has.
+    pub(crate) fn fresh(&self, base: &str) -> Ident {
+        if self.params.iter().any(|p| p.name == base) {
             format_ident!("memo_{}", base)
         } else {
             format_ident!("{}", base)
         }
-    };
-    let after = fresh("after");
-    let at = fresh("at");
-    let options = fresh("options");
+    }
 
-    let strict = args.strict.is_some();
-    let setters = &args.setters;
-    let log_name = LitStr::new(&plain_name, fn_name.span());
-    let site_fn_name = match mode {
-        Mode::Free => format_ident!("__site"),
-        Mode::Method => format_ident!("__memo_{}_site", plain_name),
-    };
-    let site_fn = quote! {
-        #[doc(hidden)]
-        fn #site_fn_name() -> &'static ::memo::__private::Site {
-            static SITE: ::memo::__private::Site = ::memo::__private::Site::new(
-                ::core::concat!(::core::module_path!(), "::", #log_name),
-                #strict,
-                || ::memo::Options::new() #(#setters)* .strict(#strict),
-            );
-            &SITE
+    /// The name of the function returning the `Site` (the options, built once).
+    pub(crate) fn site_fn_name(&self) -> Ident {
+        match self.mode {
+            Mode::Free => format_ident!("__site"),
+            Mode::Method => format_ident!("__memo_{}_site", self.plain_name),
         }
-    };
+    }
 
-    let call = |call_options: TokenStream| {
+    /// An expression for the function's `Site`.
+    pub(crate) fn site(&self) -> TokenStream {
+        let site_fn = self.site_fn_name();
+        match self.mode {
+            Mode::Free => {
+                let fn_name = &self.item.sig.ident;
+                quote!(#fn_name::#site_fn())
+            }
+            Mode::Method => quote!(Self::#site_fn()),
+        }
+    }
+
+    /// A call of the uncached original with the generated function's own arguments.
+    pub(crate) fn run_uncached(&self) -> TokenStream {
+        let uncached = self.helper_name("uncached");
+        let forward = self.params.iter().map(|p| &p.name);
+        match self.mode {
+            Mode::Free => {
+                let fn_name = &self.item.sig.ident;
+                quote!(#fn_name::#uncached(#(#forward),*))
+            }
+            Mode::Method => quote!(Self::#uncached(#(#forward),*)),
+        }
+    }
+
+    /// `let __memo = &MEMO;`, at the Memoizer expression, so that a wrong type is reported there.
+    pub(crate) fn memo_let(&self) -> TokenStream {
+        let memo = &self.args.memo;
+        quote_spanned! {memo.span()=>
+            let __memo: &::memo::Memoizer = &(#memo);
+        }
+    }
+
+    /// The receiver of a generated function, without `mut` (the generated body does not mutate
+    /// it), followed by a comma.
+    pub(crate) fn receiver(&self) -> Option<TokenStream> {
+        self.item.sig.receiver().map(|r| {
+            let mut r: Receiver = r.clone();
+            if r.reference.is_none() {
+                r.mutability = None;
+            }
+            quote!(#r,)
+        })
+    }
+
+    /// The typed parameters of a generated function (the receiver aside).
+    pub(crate) fn typed_params(&self, takes: Takes) -> Vec<TokenStream> {
+        self.params
+            .iter()
+            .filter_map(|p| {
+                let name = &p.name;
+                let ty = p.ty.as_ref()?;
+                let Some(owned) = p.owned_ty() else {
+                    return Some(quote!(#name: #ty));
+                };
+                // A hash set is keyed sorted, through `Unordered`, which needs the set itself.
+                let key_as = if p.unordered {
+                    quote!(::core::borrow::Borrow<#owned>)
+                } else {
+                    quote!(::memo::arg::KeyAs<#owned>)
+                };
+                let into = quote!(::memo::arg::IntoArg<#owned>);
+                Some(match (takes, p.keyed) {
+                    (Takes::Owned, _) | (Takes::Key, false) => quote!(#name: #ty),
+                    (Takes::Key, true) => quote!(#name: impl #key_as),
+                    (Takes::KeyInto, true) => quote!(#name: impl #key_as + #into),
+                    (Takes::KeyInto, false) => quote!(#name: impl #into),
+                })
+            })
+            .collect()
+    }
+
+    /// `let _ = &arg;` for each argument left out of the key, which a helper does not use.
+    pub(crate) fn ignore_skipped(&self) -> TokenStream {
+        let names = self.params.iter().filter(|p| !p.keyed).map(|p| &p.name);
+        quote!(#(let _ = &#names;)*)
+    }
+
+    /// The key's name as string slices: `<module path>::<fn>`, the type's name then
+    /// `::<method>`, or the pinned `key = "..."`.
+    fn key_name(&self) -> TokenStream {
+        let plain_name = &self.plain_name;
+        match (&self.args.key, &self.mode) {
+            (Some(key), _) => quote!(&[#key]),
+            (None, Mode::Free) => quote! {
+                &[::core::concat!(::core::module_path!(), "::", #plain_name)]
+            },
+            (None, Mode::Method) => quote! {
+                &[::core::any::type_name::<Self>(), ::core::concat!("::", #plain_name)]
+            },
+        }
+    }
+
+    /// A closure writing the keyed arguments, which the generated function has in the form
+    /// `takes` says.
+    fn key_args(&self, takes: Takes) -> TokenStream {
+        let pushes = self.params.iter().filter(|p| p.keyed).map(|p| {
+            // At the argument's type, so that a type error there reads as "this argument".
+            let mut name = p.name.clone();
+            name.set_span(p.span);
+            let value = match p.owned_ty() {
+                Some(owned) if takes != Takes::Owned && p.unordered => quote_spanned! {p.span=>
+                    ::core::borrow::Borrow::<#owned>::borrow(&#name)
+                },
+                Some(owned) if takes != Takes::Owned => quote_spanned! {p.span=>
+                    ::memo::arg::KeyAs::<#owned>::view(&#name)
+                },
+                _ => {
+                    let stars = (0..p.refs).map(|_| quote_spanned!(p.span=> *));
+                    quote_spanned!(p.span=> &#(#stars)* #name)
+                }
+            };
+            let value = if p.unordered {
+                quote_spanned!(p.span=> &::memo::key::Unordered(#value))
+            } else {
+                value
+            };
+            quote_spanned! {p.span=>
+                ::memo::__private::key_arg(__memo_builder, #value)?;
+            }
+        });
+        quote! {
+            |__memo_builder| {
+                #(#pushes)*
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+
+    /// The call's key in this thread's buffer, for the memoized call.
+    pub(crate) fn call_key(&self, takes: Takes) -> TokenStream {
+        let (name, args) = (self.key_name(), self.key_args(takes));
+        quote!(::memo::__private::CallKey::new(#name, #args))
+    }
+
+    /// The call's key as a `memo::Result<String>`, for the inspection helpers.
+    pub(crate) fn key_string(&self) -> TokenStream {
+        let (name, args) = (self.key_name(), self.key_args(Takes::Key));
+        quote!(::memo::__private::key(#name, #args))
+    }
+
+    /// The `Site` call that serves a memoized call: which one depends on what the function
+    /// returns; `call_options` is an `Option<&Options>` over the decorator's.
+    pub(crate) fn serve(&self, call_options: &TokenStream) -> TokenStream {
+        let sig = &self.item.sig;
+        let ret_span = match &sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => sig.ident.span(),
+        };
         let method = |name: &str| Ident::new(name, ret_span);
-        let f = quote!(move || #uncached(#(#forward),*));
-        match (&returns, args.strict) {
+        let site = self.site();
+        let run = self.run_uncached();
+        let f = quote!(move || #run);
+        match (&self.returns, self.args.strict) {
             (Returns::Value, _) => {
                 let m = method("call");
                 quote!(#site.#m(__memo, __memo_key, #call_options, #f))
@@ -163,449 +267,59 @@ pub(crate) fn expand(args: &Args, item: &ItemFn) -> syn::Result<TokenStream> {
                 quote!(#site.#m(__memo, __memo_key, #call_options, #f, #convert))
             }
         }
-    };
-    let main_call = call(quote!(::core::option::Option::None));
-    let with_call = call(quote!(::core::option::Option::Some(#options)));
+    }
 
-    let shown = match mode {
-        Mode::Free => format!("`{plain_name}`"),
-        Mode::Method => format!("`Self::{plain_name}`"),
-    };
-    let doc = |text: String| quote!(#[doc = #text]);
-    let errors = "\n\n# Errors\nThe store's errors, and `memo::Error::Codec` when an argument \
-                  cannot be written into the key.";
-    let helpers_allow = quote! {
-        #[allow(dead_code, clippy::needless_pass_by_value, clippy::too_many_arguments)]
-    };
-
-    let inspect = |suffix: &str, text: String, extra: Option<(&Ident, TokenStream)>, ret| {
-        let name = helper_name(suffix);
-        let method = format_ident!("{}", suffix);
-        let doc = doc(text);
-        let (extra_param, extra_arg) = match extra {
-            Some((name, ty)) => (quote!(#name: #ty), quote!(, #name)),
-            None => (quote!(), quote!()),
-        };
+    /// The memoized function: the original signature and attributes, a body that writes the
+    /// key and asks the `Site`.
+    fn call_site(&self) -> TokenStream {
+        let ItemFn {
+            attrs, vis, sig, ..
+        } = self.item;
+        let (name, generics, output) = (&sig.ident, &sig.generics, &sig.output);
+        let where_clause = &generics.where_clause;
+        let receiver = self.receiver();
+        let typed = self.typed_params(Takes::Owned);
+        let memo_let = self.memo_let();
+        let key = self.call_key(Takes::Owned);
+        let serve = self.serve(&quote!(::core::option::Option::None));
         quote! {
-            #doc
-            #(#companion)*
-            #helpers_allow
-            #vis fn #name #generics (#receiver #(#typed,)* #extra_param) -> #ret #where_clause {
+            #(#attrs)*
+            #vis fn #name #generics (#receiver #(#typed),*) #output #where_clause {
                 #memo_let
-                #unused_skipped
-                let __memo_key = #key_expr;
-                #site.#method(__memo, __memo_key #extra_arg)
+                let __memo_key = #key;
+                #serve
             }
         }
-    };
+    }
 
-    let exists = inspect(
-        "exists",
-        format!(
-            "Whether a call of {shown} with these arguments would be answered from the cache.{errors}"
-        ),
-        None,
-        quote!(::memo::Result<bool>),
-    );
-    let ttl = inspect(
-        "ttl",
-        format!(
-            "The time the cached value of {shown} for these arguments has left: `None` when there \
-             is none or it never expires.{errors}"
-        ),
-        None,
-        quote!(::memo::Result<::core::option::Option<::std::time::Duration>>),
-    );
-    let expire = inspect(
-        "expire",
-        format!(
-            "Makes the cached value of {shown} for these arguments expire `{after}` from now.\
-             {errors} `memo::Error::NotFound` when there is no cached value."
-        ),
-        Some((&after, quote!(::std::time::Duration))),
-        quote!(::memo::Result<()>),
-    );
-    let expire_at = inspect(
-        "expire_at",
-        format!(
-            "Makes the cached value of {shown} for these arguments expire at `{at}`.{errors} \
-             `memo::Error::NotFound` when there is no cached value."
-        ),
-        Some((&at, quote!(::std::time::SystemTime))),
-        quote!(::memo::Result<()>),
-    );
-    let delete = inspect(
-        "delete",
-        format!(
-            "Removes the cached value of {shown} for these arguments; `false` when there was \
-             none.{errors}"
-        ),
-        None,
-        quote!(::memo::Result<bool>),
-    );
-    let key = inspect(
-        "key",
-        format!(
-            "The key under which the store keeps {shown}'s value for these arguments, namespace \
-             included.{errors}"
-        ),
-        None,
-        quote!(::memo::Result<::std::string::String>),
-    );
-    let etag = {
-        let name = helper_name("etag");
-        let doc = doc(format!(
-            "The etag that the cached value of {shown} for these arguments was computed under; \
-             `None` when there is no cached value or it has no etag.{errors} \
-             `memo::Error::Codec` when the etag is not an `Etag`."
-        ));
-        let mut etag_generics = generics.clone();
-        etag_generics.params.push(syn::parse_quote!(
-            Etag: ::memo::__private::DeserializeOwned
-        ));
-        let (etag_params, _, _) = etag_generics.split_for_impl();
-        quote! {
-            #doc
-            #(#companion)*
-            #helpers_allow
-            #vis fn #name #etag_params (#receiver #(#typed,)*)
-                -> ::memo::Result<::core::option::Option<Etag>> #where_clause
-            {
-                #memo_let
-                #unused_skipped
-                let __memo_key = #key_expr;
-                #site.etag::<Etag>(__memo, __memo_key)
-            }
-        }
-    };
-    let call_with = {
-        let name = helper_name("call_with");
-        let doc = doc(format!(
-            "Calls {shown} through the cache with `{options}` over the decorator's options (as \
-             `Memoizer::get_with`)."
-        ));
-        quote! {
-            #doc
-            #(#companion)*
-            #helpers_allow
-            #vis fn #name #generics (#receiver #options: &::memo::Options, #(#typed,)*) #output
-                #where_clause
-            {
-                #memo_let
-                let __memo_key = ::memo::__private::CallKey::new(#key_name, #key_args);
-                #with_call
-            }
-        }
-    };
-    let uncached_fn = {
-        let name = helper_name("uncached");
-        let doc = doc(format!("{shown} itself, without the cache."));
-        let inputs = &sig.inputs;
-        let block = &item.block;
-        quote! {
-            #doc
-            #(#companion)*
-            #[allow(dead_code, clippy::too_many_arguments)]
-            #vis fn #name #generics (#inputs) #output #where_clause #block
-        }
-    };
-    let attrs = &item.attrs;
-    let main = quote! {
-        #(#attrs)*
-        #vis fn #fn_name #generics (#receiver #(#typed),*) #output #where_clause {
-            #memo_let
-            let __memo_key = ::memo::__private::CallKey::new(#key_name, #key_args);
-            #main_call
-        }
-    };
-    let helpers = quote! {
-        #site_fn #exists #ttl #expire #expire_at #delete #etag #key #call_with #uncached_fn
-    };
-
-    Ok(match mode {
-        Mode::Method => quote!(#helpers #main),
-        Mode::Free => {
-            let struct_doc = doc(format!(
-                "Cache helpers of the memoized function `{plain_name}`: `{plain_name}::exists`, \
-                 `ttl`, `expire`, `expire_at`, `delete`, `etag`, `key`, `call_with` and \
-                 `uncached`, each taking the function's arguments."
-            ));
-            let name_span = fn_name.span();
-            let strukt = quote_spanned! {name_span=>
-                #struct_doc
-                #(#companion)*
-                #[allow(non_camel_case_types, dead_code)]
-                #vis struct #fn_name {}
-            };
-            quote! {
-                #strukt
-                #(#companion)*
-                impl #fn_name { #helpers }
-                #main
-            }
-        }
-    })
-}
-
-fn reject_unsupported(sig: &syn::Signature) -> syn::Result<()> {
-    if let Some(token) = &sig.asyncness {
-        return Err(syn::Error::new(
-            token.span(),
-            "#[memoize] does not support async fn yet: the Memoizer is synchronous",
-        ));
-    }
-    if let Some(token) = &sig.constness {
-        return Err(syn::Error::new(
-            token.span(),
-            "#[memoize] cannot memoize a const fn: caching happens at run time",
-        ));
-    }
-    if let Some(token) = &sig.unsafety {
-        return Err(syn::Error::new(
-            token.span(),
-            "#[memoize] does not support unsafe fn",
-        ));
-    }
-    if let Some(abi) = &sig.abi {
-        return Err(syn::Error::new(
-            abi.span(),
-            "#[memoize] does not support extern fn",
-        ));
-    }
-    if let Some(variadic) = &sig.variadic {
-        return Err(syn::Error::new(
-            variadic.span(),
-            "#[memoize] does not support variadic functions",
-        ));
-    }
-    for param in &sig.generics.params {
-        if !matches!(param, GenericParam::Lifetime(_)) {
-            return Err(syn::Error::new(
-                param.span(),
-                "#[memoize] does not support generic functions: the instantiations would share \
-                 keys (lifetime parameters are fine)",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Whether the signature names `Self`, which only a function in an `impl` block can.
-fn mentions_self(sig: &syn::Signature) -> bool {
-    fn walk(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|t| match t {
-            TokenTree::Ident(i) => i == "Self",
-            TokenTree::Group(g) => walk(g.stream()),
-            _ => false,
-        })
-    }
-    walk(sig.inputs.to_token_stream())
-        || walk(sig.output.to_token_stream())
-        || walk(sig.generics.where_clause.to_token_stream())
-}
-
-fn params(args: &Args, sig: &syn::Signature) -> syn::Result<Vec<Param>> {
-    let skipped = |name: &str| args.skip.iter().any(|s| s == name);
-    let mut params = Vec::with_capacity(sig.inputs.len());
-    for (i, input) in sig.inputs.iter().enumerate() {
-        params.push(match input {
-            FnArg::Receiver(receiver) => Param {
-                name: Ident::new("self", receiver.self_token.span),
-                ty: None,
-                keyed: !skipped("self"),
-                refs: usize::from(receiver.reference.is_some()),
-                unordered: false,
-                span: receiver.self_token.span,
-            },
-            FnArg::Typed(typed) => {
-                if let Some(span) = find_impl(&typed.ty) {
-                    return Err(syn::Error::new(
-                        span,
-                        "#[memoize] does not support `impl Trait` arguments: name the type",
-                    ));
-                }
-                let name = match &*typed.pat {
-                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
-                    _ => format_ident!("__arg{}", i),
+    /// Puts the helpers beside the memoized function: a method's in its `impl` block, a free
+    /// function's in the `impl` of a same-named struct (a function and a struct do not clash).
+    fn place(&self, helpers: &TokenStream, call_site: &TokenStream) -> TokenStream {
+        let companion = &self.companion;
+        match self.mode {
+            Mode::Method => quote!(#helpers #call_site),
+            Mode::Free => {
+                let fn_name = &self.item.sig.ident;
+                let vis = &self.item.vis;
+                let plain_name = &self.plain_name;
+                let doc = format!(
+                    "Cache helpers of the memoized function `{plain_name}`: `{plain_name}::exists`, \
+                     `ttl`, `expire`, `expire_at`, `delete`, `etag`, `key`, `call_with` and \
+                     `uncached`, each taking the function's arguments or borrowed forms of them."
+                );
+                let strukt = quote_spanned! {fn_name.span()=>
+                    #[doc = #doc]
+                    #(#companion)*
+                    #[allow(non_camel_case_types, dead_code)]
+                    #vis struct #fn_name {}
                 };
-                Param {
-                    keyed: !skipped(&name.to_string()),
-                    refs: references(&typed.ty),
-                    unordered: is_hash_set(&typed.ty),
-                    span: referent(&typed.ty).span(),
-                    ty: Some((*typed.ty).clone()),
-                    name,
+                quote! {
+                    #strukt
+                    #(#companion)*
+                    impl #fn_name { #helpers }
+                    #call_site
                 }
             }
-        });
-    }
-    for skip in &args.skip {
-        if !params.iter().any(|p| p.name == *skip) {
-            return Err(syn::Error::new(
-                skip.span(),
-                format!("`skip` names `{skip}`, which is not an argument of this function"),
-            ));
         }
     }
-    Ok(params)
-}
-
-/// The span of an `impl Trait` inside `ty`, if any.
-fn find_impl(ty: &Type) -> Option<Span> {
-    fn walk(tokens: TokenStream) -> Option<Span> {
-        tokens.into_iter().find_map(|t| match t {
-            TokenTree::Ident(i) if i == "impl" => Some(i.span()),
-            TokenTree::Group(g) => walk(g.stream()),
-            _ => None,
-        })
-    }
-    walk(ty.to_token_stream())
-}
-
-/// The type behind any references, parentheses and invisible groups.
-fn referent(ty: &Type) -> &Type {
-    match ty {
-        Type::Reference(r) => referent(&r.elem),
-        Type::Paren(p) => referent(&p.elem),
-        Type::Group(g) => referent(&g.elem),
-        other => other,
-    }
-}
-
-fn references(ty: &Type) -> usize {
-    match ty {
-        Type::Reference(r) => 1 + references(&r.elem),
-        Type::Paren(p) => references(&p.elem),
-        Type::Group(g) => references(&g.elem),
-        _ => 0,
-    }
-}
-
-/// Whether the type is written `HashSet<..>`, whose iteration order is random.
-fn is_hash_set(ty: &Type) -> bool {
-    match referent(ty) {
-        Type::Path(p) if p.qself.is_none() => {
-            p.path.segments.last().is_some_and(|s| s.ident == "HashSet")
-        }
-        _ => false,
-    }
-}
-
-fn returns(args: &Args, output: &ReturnType) -> syn::Result<Returns> {
-    let last = match output {
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
-            _ => None,
-        },
-        ReturnType::Default => None,
-    };
-    let named = |name: &str| last.is_some_and(|s| s.ident == name);
-    let is_option = named("Option")
-        && last.is_some_and(|s| match &s.arguments {
-            PathArguments::AngleBracketed(a) => {
-                a.args.len() == 1 && matches!(a.args[0], GenericArgument::Type(_))
-            }
-            _ => false,
-        });
-    if let Some(strict) = args.strict
-        && !named("Result")
-    {
-        return Err(syn::Error::new(
-            strict,
-            "`strict` returns memo's errors through the function's error type: it needs a \
-             function returning Result<T, E> where E: From<memo::Error>",
-        ));
-    }
-    if let Some((cache_none, span)) = args.cache_none {
-        if !is_option {
-            return Err(syn::Error::new(
-                span,
-                "`cache_none` applies to functions returning Option<T>",
-            ));
-        }
-        if !cache_none {
-            return Ok(Returns::SomeOnly);
-        }
-    }
-    Ok(if named("Result") {
-        Returns::Result
-    } else {
-        Returns::Value
-    })
-}
-
-/// The key of a call in two parts: its name as string slices (`&[&str]`), and a closure that
-/// writes the keyed arguments.
-struct KeyParts {
-    name: TokenStream,
-    args: TokenStream,
-}
-
-impl KeyParts {
-    /// The key as a `memo::Result<String>`, for the helpers.
-    fn string(&self) -> TokenStream {
-        let KeyParts { name, args } = self;
-        quote!(::memo::__private::key(#name, #args))
-    }
-}
-
-fn key_parts(args: &Args, mode: &Mode, plain_name: &str, params: &[Param]) -> KeyParts {
-    let name = match (&args.key, mode) {
-        (Some(key), _) => quote!(&[#key]),
-        (None, Mode::Free) => quote! {
-            &[::core::concat!(::core::module_path!(), "::", #plain_name)]
-        },
-        (None, Mode::Method) => quote! {
-            &[::core::any::type_name::<Self>(), ::core::concat!("::", #plain_name)]
-        },
-    };
-    let pushes = params.iter().filter(|p| p.keyed).map(|p| {
-        // At the argument's type, so that a type error there reads as "this argument".
-        let mut name = p.name.clone();
-        name.set_span(p.span);
-        let stars = (0..p.refs).map(|_| quote_spanned!(p.span=> *));
-        let value = quote_spanned!(p.span=> &#(#stars)* #name);
-        let value = if p.unordered {
-            quote_spanned!(p.span=> &::memo::key::Unordered(#value))
-        } else {
-            value
-        };
-        quote_spanned! {p.span=>
-            ::memo::__private::key_arg(__memo_builder, #value)?;
-        }
-    });
-    KeyParts {
-        name,
-        args: quote! {
-            |__memo_builder| {
-                #(#pushes)*
-                ::core::result::Result::Ok(())
-            }
-        },
-    }
-}
-
-/// The attributes that the generated companions of the function share with it: `cfg`s, so they
-/// exist together, and lint levels, so the original body lints the same (`expect` becomes
-/// `allow`, as a copy need not trigger the lint).
-fn companion_attrs(attrs: &[Attribute]) -> Vec<TokenStream> {
-    attrs
-        .iter()
-        .filter_map(|attr| {
-            let path = attr.path();
-            if path.is_ident("cfg") || path.is_ident("allow") {
-                Some(attr.to_token_stream())
-            } else if path.is_ident("expect") {
-                match &attr.meta {
-                    Meta::List(list) => {
-                        let tokens = &list.tokens;
-                        Some(quote!(#[allow(#tokens)]))
-                    }
-                    _ => None,
-                }
-            } else {
-                None
-            }
-        })
-        .collect()
 }

@@ -2,9 +2,11 @@
 
 mod builder;
 mod error;
+mod journal;
+mod open;
 mod queue;
 mod store;
 mod tables;
 
 pub use builder::{Durability, RedbStoreBuilder};
-pub use store::RedbStore;
+pub use store::{RedbStats, RedbStore};

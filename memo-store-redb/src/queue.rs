@@ -1,8 +1,10 @@
-//! The write queue of batched durability: records set but not yet committed, readable by `get`.
+//! The write queue: records set but not yet committed, readable by `get`, and the journal
+//! entries not yet written.
 //!
 //! Committing each write alone costs a redb transaction; queueing them and committing many in
-//! one transaction (group commit) is what makes misses cheap. A crash loses the queue exactly as
-//! it loses non-durable commits, so queueing does not widen the loss window.
+//! one transaction is what makes misses cheap. Under journaled durability every queued write is
+//! also in the journal before `set` returns; under queued durability a crash loses the queue
+//! exactly as it loses non-durable commits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +15,12 @@ use memo_core::Record;
 pub(crate) const MAX_WRITES: usize = 1024;
 /// ... and at most this many bytes of values.
 pub(crate) const MAX_BYTES: usize = 8 << 20;
+/// While commits fail their writes are queued again; past this many times the usual limits,
+/// `set` refuses new writes rather than hold them all in memory.
+const REFUSE_FACTOR: usize = 4;
 
 /// Writes in the order they were made; later writes of a key replace earlier ones.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Batch {
     pub(crate) writes: Vec<(String, Record)>,
     latest: HashMap<String, usize>,
@@ -24,9 +29,13 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub(crate) fn push(&mut self, key: &str, record: Record) {
+        self.push_owned(key.to_owned(), record);
+    }
+
+    fn push_owned(&mut self, key: String, record: Record) {
         self.bytes += key.len() + record.value.len() + record.etag.as_ref().map_or(0, |e| e.len());
-        self.latest.insert(key.to_owned(), self.writes.len());
-        self.writes.push((key.to_owned(), record));
+        self.latest.insert(key.clone(), self.writes.len());
+        self.writes.push((key, record));
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Record> {
@@ -46,15 +55,40 @@ impl Batch {
     }
 }
 
-/// The queue: writes being gathered, and the batch being committed (still readable until its
-/// commit is done).
+/// The queue: writes being gathered, the batch being committed (still readable until its
+/// commit is done), and the journal entries of both not yet written.
 #[derive(Default)]
 pub(crate) struct Queue {
     pub(crate) open: Batch,
     pub(crate) committing: Option<Arc<Batch>>,
+    /// Encoded journal entries waiting for a writer to write them.
+    pub(crate) journal: Vec<u8>,
+    /// The number of the last entry appended to `journal`; entries are numbered from 1.
+    pub(crate) appended: u64,
 }
 
 impl Queue {
+    /// Appends a journal entry; returns its number.
+    pub(crate) fn append(&mut self, op: u8, key: &str, expiry: u64, record: &[u8]) -> u64 {
+        crate::journal::encode(&mut self.journal, op, key, expiry, record);
+        self.appended += 1;
+        self.appended
+    }
+
+    /// Puts the writes of a batch whose commit failed back before the writes made since.
+    pub(crate) fn requeue(&mut self, batch: Batch) {
+        let newer = std::mem::replace(&mut self.open, batch);
+        for (key, record) in newer.writes {
+            self.open.push_owned(key, record);
+        }
+    }
+
+    /// Whether failing commits have queued so much that new writes are refused.
+    pub(crate) fn refuses(&self) -> bool {
+        self.open.len() >= REFUSE_FACTOR * MAX_WRITES
+            || self.open.bytes >= REFUSE_FACTOR * MAX_BYTES
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<Record> {
         self.open
             .get(key)

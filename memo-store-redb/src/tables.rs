@@ -1,9 +1,10 @@
 //! The store's three redb tables and the edits a write transaction makes to them.
 //!
-//! - `<table>`: key -> `(write sequence, ordered expiry, Record::encode bytes)`;
+//! - `<table>`: key -> `(write sequence, ordered expiry, Record::encode bytes + key tag)`;
 //! - `<table>/expiry`: `(ordered expiry, write sequence, key)` -> `()`, the index that purging
 //!   walks instead of the records, and whose order is the eviction order;
-//! - `<table>/meta`: `"live_bytes"` and `"next_seq"`, saved by each durable commit.
+//! - `<table>/meta`: `"live_bytes"`, `"next_seq"` and `"journal"` (the newest journal
+//!   generation the database holds), saved by each durable commit.
 
 use memo_core::Result;
 use redb::{ReadableTable, Table, TableDefinition};
@@ -18,6 +19,18 @@ pub(crate) type Slot = (u64, u64, &'static str);
 
 const LIVE_BYTES: &str = "live_bytes";
 const NEXT_SEQ: &str = "next_seq";
+const JOURNAL: &str = "journal";
+
+/// What each durable commit saves in the meta table.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Saved {
+    /// Keys plus encoded records, in bytes.
+    pub(crate) live: u64,
+    /// The next write sequence number.
+    pub(crate) next_seq: u64,
+    /// The newest journal generation whose every entry the database holds.
+    pub(crate) journal: u64,
+}
 
 /// The names of one store's tables.
 pub(crate) struct Names {
@@ -47,28 +60,28 @@ impl Names {
         TableDefinition::new(&self.meta)
     }
 
-    /// Creates the tables if missing and reads the saved `(live bytes, next sequence)`.
-    pub(crate) fn create(&self, txn: &redb::WriteTransaction) -> Result<(u64, u64)> {
+    /// Creates the tables if missing and reads what the last durable commit saved.
+    pub(crate) fn create(&self, txn: &redb::WriteTransaction) -> Result<Saved> {
         drop(Writer::open(txn, self, 0, 0)?);
         let meta = txn
             .open_table(self.meta())
             .map_err(|e| error::table(&self.meta, e))?;
         let read =
             |name| -> Result<u64> { Ok(meta.get(name).map_err(engine)?.map_or(0, |g| g.value())) };
-        Ok((read(LIVE_BYTES)?, read(NEXT_SEQ)?))
+        Ok(Saved {
+            live: read(LIVE_BYTES)?,
+            next_seq: read(NEXT_SEQ)?,
+            journal: read(JOURNAL)?,
+        })
     }
 
-    pub(crate) fn save(
-        &self,
-        txn: &redb::WriteTransaction,
-        live: u64,
-        next_seq: u64,
-    ) -> Result<()> {
+    pub(crate) fn save(&self, txn: &redb::WriteTransaction, saved: Saved) -> Result<()> {
         let mut meta = txn
             .open_table(self.meta())
             .map_err(|e| error::table(&self.meta, e))?;
-        meta.insert(LIVE_BYTES, live).map_err(engine)?;
-        meta.insert(NEXT_SEQ, next_seq).map_err(engine)?;
+        meta.insert(LIVE_BYTES, saved.live).map_err(engine)?;
+        meta.insert(NEXT_SEQ, saved.next_seq).map_err(engine)?;
+        meta.insert(JOURNAL, saved.journal).map_err(engine)?;
         Ok(())
     }
 }
@@ -92,6 +105,46 @@ pub(crate) fn order(expiry: Option<f64>) -> u64 {
 /// What a record counts for in the live data: its key and its encoded bytes.
 fn footprint(key: &str, encoded: usize) -> u64 {
     (key.len() + encoded) as u64
+}
+
+/// The length of the tag after each stored record: the xxh3-64 of its key, little-endian.
+///
+/// The record's checksum covers the record, not the key it is stored under; a changed byte in a
+/// key of the file's B-tree would otherwise serve one key's sound record as another key's value.
+const KEY_TAG: usize = 8;
+
+fn key_tag(key: &str) -> [u8; KEY_TAG] {
+    xxhash_rust::xxh3::xxh3_64(key.as_bytes()).to_le_bytes()
+}
+
+/// The bytes stored for `encoded` under `key`.
+fn seal(key: &str, encoded: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(encoded.len() + KEY_TAG);
+    stored.extend_from_slice(encoded);
+    stored.extend_from_slice(&key_tag(key));
+    stored
+}
+
+/// The encoded record in `stored`, read under `key`.
+///
+/// # Errors
+/// [`memo_core::Error::Codec`] when the tag does not match `key` (the file is damaged).
+pub(crate) fn unseal<'a>(key: &str, stored: &'a [u8]) -> Result<&'a [u8]> {
+    match stored
+        .len()
+        .checked_sub(KEY_TAG)
+        .map(|at| stored.split_at(at))
+    {
+        Some((encoded, tag)) if tag == key_tag(key) => Ok(encoded),
+        _ => Err(memo_core::Error::Codec(
+            "redb: the record is not the one stored under this key (damaged file)".into(),
+        )),
+    }
+}
+
+/// The encoded record's length in `stored` bytes.
+fn encoded_len(stored: &[u8]) -> usize {
+    stored.len().saturating_sub(KEY_TAG)
 }
 
 /// The record and index tables inside one write transaction, with the running totals.
@@ -140,10 +193,10 @@ impl<'t> Writer<'t> {
         self.next_seq += 1;
         let old = self
             .records
-            .insert(key, (seq, expiry, encoded))?
+            .insert(key, (seq, expiry, seal(key, encoded).as_slice()))?
             .map(|guard| {
                 let (seq, expiry, bytes) = guard.value();
-                (seq, expiry, bytes.len())
+                (seq, expiry, encoded_len(bytes))
             });
         if let Some((old_seq, old_expiry, len)) = old {
             self.expiry.remove((old_expiry, old_seq, key))?;
@@ -158,7 +211,7 @@ impl<'t> Writer<'t> {
     pub(crate) fn remove(&mut self, key: &str) -> Result<bool, redb::Error> {
         let old = self.records.remove(key)?.map(|guard| {
             let (seq, expiry, bytes) = guard.value();
-            (seq, expiry, bytes.len())
+            (seq, expiry, encoded_len(bytes))
         });
         let Some((seq, expiry, len)) = old else {
             return Ok(false);
@@ -203,7 +256,7 @@ impl<'t> Writer<'t> {
 
     /// Removes the record of an index entry already removed.
     fn forget(&mut self, key: &str) -> Result<(), redb::Error> {
-        if let Some(len) = self.records.remove(key)?.map(|g| g.value().2.len()) {
+        if let Some(len) = self.records.remove(key)?.map(|g| encoded_len(g.value().2)) {
             self.live = self.live.saturating_sub(footprint(key, len));
         }
         Ok(())
@@ -213,6 +266,21 @@ impl<'t> Writer<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_read_under_another_key_is_refused() {
+        let stored = seal("k12", b"record");
+        assert_eq!(unseal("k12", &stored).unwrap(), b"record");
+        assert!(matches!(
+            unseal("k13", &stored),
+            Err(memo_core::Error::Codec(_))
+        ));
+        assert!(matches!(
+            unseal("k12", b"short"),
+            Err(memo_core::Error::Codec(_))
+        ));
+        assert_eq!(encoded_len(&stored), 6);
+    }
 
     #[test]
     fn order_follows_the_expiry_order() {

@@ -1,5 +1,6 @@
-//! Correct stores pass: the whole suite on exact `Mutex<HashMap>` stores and on a persistent
-//! one kept in a file, and every store property on a lossy store that forgets.
+//! Correct stores pass: the whole suite on exact `Mutex<HashMap>` stores, on the kit's
+//! reference store in memory and kept in a file, and every store property on a lossy store that
+//! forgets.
 
 /// memo-core's minimal store: the three required methods, every default.
 mod minimal {
@@ -34,20 +35,40 @@ mod lossy {
         Harness::new(|| Forgetful::new(3, true)).cases(32)
     }
 
-    // Only the store properties: the Memoizer behaviours assume a store that keeps the few
-    // records they write, and this one forgets every third.
-    mod conformance {
-        memo_conformance::__store_suite!(super::harness);
-    }
+    memo_conformance::suite!(harness);
 }
 
-/// A store that writes its records to one file in its directory, and reads them back on open.
-mod persistent {
-    use crate::stores::FileStore;
+/// The store properties alone, through the public macro.
+mod store_only {
+    use crate::stores::Forgetful;
     use memo_conformance::Harness;
 
     fn harness() -> Harness {
-        Harness::persistent(FileStore::open).cases(16)
+        Harness::new(|| Forgetful::new(5, true)).cases(8)
+    }
+
+    memo_conformance::store_suite!(harness);
+}
+
+/// The kit's reference store, in memory.
+mod in_memory {
+    use memo_conformance::Harness;
+    use memo_conformance::reference::ReferenceStore;
+
+    fn harness() -> Harness {
+        Harness::new(ReferenceStore::new).cases(32)
+    }
+
+    memo_conformance::suite!(harness);
+}
+
+/// The kit's reference store, kept in a file in its directory.
+mod in_file {
+    use memo_conformance::Harness;
+    use memo_conformance::reference::ReferenceStore;
+
+    fn harness() -> Harness {
+        Harness::persistent(|dir| ReferenceStore::open(dir.join("records"))).cases(16)
     }
 
     memo_conformance::suite!(harness);

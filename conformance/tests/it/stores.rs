@@ -1,12 +1,11 @@
 //! Stores for testing the kit: correct ones, and broken ones with one fault each.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use memo_core::{Capabilities, Clock, Error, Record, Result, Store, SystemClock};
+use memo_core::{Capabilities, Clock, Record, Result, Store, SystemClock};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -84,88 +83,6 @@ impl Store for Forgetful {
     }
     fn scan(&self, prefix: &str) -> Result<Vec<String>> {
         self.inner.scan(prefix)
-    }
-}
-
-/// Keeps its records in one file in its directory, rewritten on every change.
-#[derive(Debug)]
-pub(crate) struct FileStore {
-    path: PathBuf,
-    map: Mutex<HashMap<String, Record>>,
-}
-
-impl FileStore {
-    pub(crate) fn open(dir: &Path) -> Self {
-        let path = dir.join("records");
-        let map = match std::fs::read(&path) {
-            Ok(bytes) => decode_file(&bytes).expect("a readable records file"),
-            Err(_) => HashMap::new(),
-        };
-        FileStore {
-            path,
-            map: Mutex::new(map),
-        }
-    }
-
-    fn save(&self, map: &HashMap<String, Record>) -> Result<()> {
-        let mut out = Vec::new();
-        for (key, record) in map {
-            let record = record.encode();
-            out.extend_from_slice(&(key.len() as u64).to_le_bytes());
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(&(record.len() as u64).to_le_bytes());
-            out.extend_from_slice(&record);
-        }
-        let temp = self.path.with_extension("new");
-        std::fs::write(&temp, out).map_err(|e| Error::backend("file", e))?;
-        std::fs::rename(&temp, &self.path).map_err(|e| Error::backend("file", e))
-    }
-}
-
-fn decode_file(mut bytes: &[u8]) -> Result<HashMap<String, Record>> {
-    fn take<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8]> {
-        let bad = || Error::backend("file", "truncated records file");
-        let len = u64::from_le_bytes(
-            bytes
-                .get(..8)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?,
-        );
-        let len = usize::try_from(len).map_err(|_| bad())?;
-        let field = bytes.get(8..8 + len).ok_or_else(bad)?;
-        *bytes = &bytes[8 + len..];
-        Ok(field)
-    }
-    let mut map = HashMap::new();
-    while !bytes.is_empty() {
-        let key =
-            String::from_utf8(take(&mut bytes)?.to_vec()).map_err(|e| Error::backend("file", e))?;
-        map.insert(key, Record::decode(take(&mut bytes)?)?);
-    }
-    Ok(map)
-}
-
-impl Store for FileStore {
-    fn get(&self, key: &str) -> Result<Option<Record>> {
-        Ok(lock(&self.map).get(key).cloned())
-    }
-    fn set(&self, key: &str, record: Record) -> Result<()> {
-        let mut map = lock(&self.map);
-        map.insert(key.to_owned(), record);
-        self.save(&map)
-    }
-    fn delete(&self, key: &str) -> Result<bool> {
-        let mut map = lock(&self.map);
-        let removed = map.remove(key).is_some();
-        self.save(&map)?;
-        Ok(removed)
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none().persistent(true)
-    }
-    fn name(&self) -> &'static str {
-        "file"
     }
 }
 
@@ -249,7 +166,10 @@ impl Store for OverReportsTtl {
         self.0.delete(key)
     }
     fn ttl(&self, key: &str) -> Result<Option<Duration>> {
-        Ok(self.0.ttl(key)?.map(|left| left + Duration::from_secs(1)))
+        Ok(self
+            .0
+            .ttl(key)?
+            .map(|left| left.saturating_add(Duration::from_secs(1))))
     }
 }
 
@@ -367,5 +287,213 @@ impl Store for TornWrites {
     fn delete(&self, key: &str) -> Result<bool> {
         lock(&self.etags).remove(key);
         Ok(lock(&self.records).remove(key).is_some())
+    }
+}
+
+/// Broken: a backend that changes keys before using them, so distinct keys can meet. Each
+/// constructor is one real backend's habit.
+#[derive(Debug)]
+pub(crate) struct MapsKeys {
+    inner: MapStore,
+    name: &'static str,
+    map: fn(&str) -> String,
+}
+
+impl MapsKeys {
+    fn new(name: &'static str, map: fn(&str) -> String) -> Self {
+        MapsKeys {
+            inner: MapStore::default(),
+            name,
+            map,
+        }
+    }
+
+    /// A case-insensitive file system (macOS, Windows): `A` and `a` are one name.
+    pub(crate) fn case_insensitive() -> Self {
+        Self::new("case-insensitive", str::to_lowercase)
+    }
+
+    /// A normaliser to NFC (HFS+, some databases): `e` + U+0301 becomes U+00E9. Only the
+    /// compositions the kit uses, which is all a test store needs.
+    pub(crate) fn nfc() -> Self {
+        Self::new("nfc", |key| {
+            key.replace("e\u{301}", "\u{E9}")
+                .replace("A\u{30A}", "\u{C5}")
+                .replace('\u{212B}', "\u{C5}")
+                .replace("n\u{303}", "\u{F1}")
+        })
+    }
+
+    /// A URL path layer: percent-decodes, reads `\\` as `/`, drops empty and `.` segments and
+    /// resolves `..`.
+    pub(crate) fn url_path() -> Self {
+        Self::new("url-path", |key| {
+            let decoded = percent_decode(key).replace('\\', "/");
+            let mut segments: Vec<&str> = Vec::new();
+            for segment in decoded.split('/') {
+                match segment {
+                    "" | "." => {}
+                    ".." => {
+                        segments.pop();
+                    }
+                    s => segments.push(s),
+                }
+            }
+            segments.join("/")
+        })
+    }
+
+    /// Windows file names: trailing dots and spaces are dropped.
+    pub(crate) fn windows_names() -> Self {
+        Self::new("windows-names", |key| {
+            key.trim_end_matches(['.', ' ']).to_owned()
+        })
+    }
+
+    /// An SQL `CHAR`/PAD SPACE comparison: trailing spaces do not count.
+    pub(crate) fn pad_space() -> Self {
+        Self::new("pad-space", |key| key.trim_end_matches(' ').to_owned())
+    }
+
+    /// A C-string engine: a key ends at its first NUL.
+    pub(crate) fn c_string() -> Self {
+        Self::new("c-string", |key| {
+            key.split('\0').next().unwrap_or_default().to_owned()
+        })
+    }
+
+    /// A key-size limit met by keeping the first 250 bytes and the length of a longer key.
+    pub(crate) fn key_limit() -> Self {
+        Self::new("key-limit", |key| {
+            if key.len() <= 250 {
+                return key.to_owned();
+            }
+            let mut end = 250;
+            while !key.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}#{}", &key[..end], key.len())
+        })
+    }
+}
+
+fn percent_decode(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Store for MapsKeys {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        self.inner.get(&(self.map)(key))
+    }
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        self.inner.set(&(self.map)(key), record)
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.inner.delete(&(self.map)(key))
+    }
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// Broken: silently ignores new keys once it holds `limit` records, while claiming to be exact.
+#[derive(Debug)]
+pub(crate) struct KeepsFirst {
+    inner: MapStore,
+    limit: usize,
+}
+
+impl KeepsFirst {
+    pub(crate) fn new(limit: usize) -> Self {
+        KeepsFirst {
+            inner: MapStore::default(),
+            limit,
+        }
+    }
+}
+
+impl Store for KeepsFirst {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        let mut map = lock(&self.inner.0);
+        if map.len() < self.limit || map.contains_key(key) {
+            map.insert(key.to_owned(), record);
+        }
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.inner.delete(key)
+    }
+    fn name(&self) -> &'static str {
+        "keeps-first"
+    }
+}
+
+/// Broken: a value limit of 1 MiB met by cutting longer values, as an engine with an item-size
+/// limit might.
+#[derive(Debug, Default)]
+pub(crate) struct CutsValues(MapStore);
+
+impl Store for CutsValues {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, mut record: Record) -> Result<()> {
+        if record.value.len() > 1 << 20 {
+            record.value = record.value[..1 << 20].into();
+        }
+        self.0.set(key, record)
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.0.delete(key)
+    }
+}
+
+/// Broken: a `read` override that loses the etag while `get` keeps it.
+#[derive(Debug, Default)]
+pub(crate) struct LendsWithoutEtag(MapStore);
+
+impl Store for LendsWithoutEtag {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
+        self.0.get(key)
+    }
+    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+        let Some(mut record) = self.0.get(key)? else {
+            return Ok(false);
+        };
+        record.etag = None;
+        visit(&record);
+        Ok(true)
+    }
+    fn set(&self, key: &str, record: Record) -> Result<()> {
+        self.0.set(key, record)
+    }
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.0.delete(key)
     }
 }

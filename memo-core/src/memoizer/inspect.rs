@@ -163,7 +163,7 @@ impl Memoizer {
     }
 
     /// Removes every record of the options' namespace (every record of the store when there is
-    /// none) and returns how many. Needs a store with [`scan`](Store::scan).
+    /// none) and returns how many. Needs a store with [`scan`](crate::Store::scan).
     ///
     /// # Errors
     /// [`Error::Unsupported`] for a store without scan; store errors.

@@ -62,7 +62,7 @@ impl Memoizer {
     /// Like [`Memoizer::get`] for a fallible function: an `Err` is returned and never cached.
     ///
     /// The error type takes memo's errors through `From` (as `anyhow::Error` and `Box<dyn Error>`
-    /// do); for any other error type, map it into [`TryError`].
+    /// do); for any other error type, map it into [`TryError`](crate::TryError).
     ///
     /// ```
     /// use memo_core::{Memoizer, TryError};

@@ -16,7 +16,7 @@ pub(super) struct Regions {
 
 impl Memoizer {
     /// Adds or replaces a named region. The default region's options are fixed by
-    /// [`MemoizerBuilder::options`].
+    /// [`MemoizerBuilder::options`](crate::MemoizerBuilder::options).
     ///
     /// # Errors
     /// [`Error::Config`] when the region is the default one, when its parent is unknown, or when

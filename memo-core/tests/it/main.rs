@@ -1,3 +1,6 @@
-//! memo-core's integration tests: the Memoizer's trust rules over small in-test stores.
+//! memo-core's integration tests: the Memoizer's behaviour, single-flight and trust rules over
+//! small in-test stores.
 
+mod flight;
+mod memoizer;
 mod trust;

@@ -118,3 +118,108 @@ fn a_record_larger_than_the_bound_is_not_kept_and_evicts_nothing() {
     assert!(store.live_bytes().unwrap() <= 1000);
     assert_consistent(&store);
 }
+
+/// The size of the database file and of its journal files, in bytes.
+fn sizes(file: &std::path::Path) -> (u64, u64) {
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut journal = 0;
+    for entry in std::fs::read_dir(file.parent().unwrap()).unwrap() {
+        let entry = entry.unwrap();
+        if entry
+            .file_name()
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("{name}.journal."))
+        {
+            journal += entry.metadata().map_or(0, |m| m.len());
+        }
+    }
+    (std::fs::metadata(file).unwrap().len(), journal)
+}
+
+#[test]
+fn the_file_stays_within_twice_the_bound_while_ten_times_it_is_written_in_a_burst() {
+    const BOUND: u64 = 4 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("burst.redb");
+    let store = RedbStore::builder(&file).max_bytes(BOUND).build().unwrap();
+    let (mut largest, mut largest_journal) = (0, 0);
+    let mut written = 0_u64;
+    let mut i = 0_u64;
+    while written < 10 * BOUND {
+        let len = 500 + (i * 7919) % 3000;
+        let key = format!("burst({i})");
+        let record = Record::new(1.0, None, vec![(i % 251) as u8; len as usize]);
+        written += (key.len() + record.encoded_len()) as u64;
+        store.set(&key, record).unwrap();
+        if i.is_multiple_of(16) {
+            let (db, journal) = sizes(&file);
+            largest = largest.max(db);
+            largest_journal = largest_journal.max(journal);
+        }
+        i += 1;
+    }
+    let (db, journal) = sizes(&file);
+    largest = largest.max(db);
+    largest_journal = largest_journal.max(journal);
+    println!(
+        "{written} bytes in {i} writes over a bound of {BOUND}: file at most {largest}, \
+         journal at most {largest_journal}, live data {}",
+        store.live_bytes().unwrap()
+    );
+    assert!(largest <= 2 * BOUND, "the file reached {largest} bytes");
+    assert!(
+        largest_journal <= BOUND,
+        "the journal reached {largest_journal} bytes"
+    );
+    assert!(store.live_bytes().unwrap() > BOUND / 4, "the bound is used");
+    assert_consistent(&store);
+
+    // Most records go (all but the 10 written last, which eviction would take last);
+    // compacting then gives their space back to the file system.
+    let last: Vec<String> = (i - 10..i).map(|i| format!("burst({i})")).collect();
+    for key in store.scan("").unwrap() {
+        if !last.contains(&key) {
+            store.delete(&key).unwrap();
+            largest = largest.max(sizes(&file).0);
+        }
+    }
+    assert!(
+        largest <= 2 * BOUND,
+        "deleting took the file to {largest} bytes"
+    );
+    let mut kept = store.scan("").unwrap();
+    kept.sort_by_key(|key| last.iter().position(|l| l == key));
+    assert_eq!(kept, last, "the records written last are kept");
+    let before = sizes(&file).0;
+    assert!(store.compact().unwrap(), "there was space to reclaim");
+    let after = sizes(&file).0;
+    println!(
+        "compacting {} records: {before} -> {after} bytes",
+        kept.len()
+    );
+    assert!(
+        after < before / 2,
+        "compacting left {after} of {before} bytes"
+    );
+    assert_consistent(&store);
+    drop(store);
+    let reopened = RedbStore::open(&file).unwrap();
+    kept.sort();
+    assert_eq!(reopened.scan("").unwrap(), kept);
+}
+
+#[test]
+fn compacting_needs_the_only_handle_to_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(redb::Database::create(dir.path().join("shared.redb")).unwrap());
+    let store = RedbStore::from_database(db.clone()).unwrap();
+    store.set("k", rec(None)).unwrap();
+    assert!(matches!(
+        store.compact(),
+        Err(memo_core::Error::Unsupported { store: "redb", .. })
+    ));
+    drop(db);
+    store.compact().unwrap();
+    assert_eq!(store.get("k").unwrap(), Some(rec(None)));
+}

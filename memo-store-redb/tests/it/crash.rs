@@ -1,5 +1,5 @@
-//! A writer killed with SIGKILL at random points never loses a durable write nor corrupts the
-//! file.
+//! A writer under queued durability killed with SIGKILL at random points never loses a durable
+//! write nor corrupts the file.
 
 use std::io::{BufRead, BufReader, Write};
 use std::num::NonZeroU64;
@@ -124,7 +124,7 @@ fn write_until_killed() -> ! {
         .parse()
         .unwrap();
     let store = RedbStore::builder(child_file())
-        .durability(Durability::Batched {
+        .durability(Durability::Queued {
             interval: Duration::from_millis(5),
             writes: NonZeroU64::new(97),
         })

@@ -1,8 +1,13 @@
-//! Integration tests of `RedbStore`: the conformance kit, real child processes (crashes,
-//! reopening, a second opener), purging, the size bound and the options.
+//! Integration tests of `RedbStore`: the conformance kit, real child processes (crashes, exits,
+//! reopening, a second opener, damaged files), faults and recovery, purging, the size bound and
+//! the options.
 
 mod bound;
 mod crash;
+mod damage;
+mod exit;
+mod failing_commits;
+mod faults;
 mod model;
 mod options;
 mod process;
@@ -16,7 +21,7 @@ use memo_core::{Record, Store};
 use memo_store_redb::RedbStore;
 
 fn harness() -> Harness {
-    Harness::persistent(|dir| RedbStore::open(dir.join("cache.redb")).unwrap())
+    Harness::persistent(|dir| RedbStore::open(dir.join("cache.redb")))
 }
 
 memo_conformance::suite!(harness);
@@ -31,9 +36,10 @@ mod immediate {
             RedbStore::builder(dir.join("cache.redb"))
                 .durability(Durability::Immediate)
                 .build()
-                .unwrap()
         })
         .cases(16)
+        // Every write waits for the disk here; the default harness above checks 2,048 records.
+        .many(256)
     }
 
     memo_conformance::suite!(harness);
@@ -49,7 +55,6 @@ mod bounded {
             RedbStore::builder(dir.join("cache.redb"))
                 .max_bytes(4 << 10)
                 .build()
-                .unwrap()
         })
     }
 

@@ -1,10 +1,10 @@
-//! Random operation sequences against a `BTreeMap` model: the expiry index, the live-data total
-//! and the write queue stay in step with the records through overwrites, deletes, purges,
-//! evictions and reopens.
+//! Random operation sequences against a `BTreeMap` model: the expiry index, the live-data total,
+//! the write queue and the journal stay in step with the records through overwrites, deletes,
+//! purges, evictions, reopens and kills.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use memo_core::{Record, Store};
@@ -24,6 +24,8 @@ enum Op {
     Purge(u8),
     Flush,
     Reopen,
+    /// The files as a killed process leaves them: copied while the store is open, then opened.
+    Kill,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -34,17 +36,26 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..20_u8).prop_map(Op::Purge),
         1 => Just(Op::Flush),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Kill),
     ]
 }
 
-fn open(file: &Path, bound: Option<u64>, immediate: bool) -> RedbStore {
-    let durability = if immediate {
-        Durability::Immediate
-    } else {
-        Durability::Batched {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Journaled,
+    /// Loses writes on a kill, so a kill is a clean reopen for it.
+    Queued,
+    Immediate,
+}
+
+fn open(file: &Path, bound: Option<u64>, mode: Mode) -> RedbStore {
+    let durability = match mode {
+        Mode::Journaled => Durability::journaled(Duration::from_secs(3600)),
+        Mode::Queued => Durability::Queued {
             interval: Duration::from_secs(3600),
             writes: NonZeroU64::new(5),
-        }
+        },
+        Mode::Immediate => Durability::Immediate,
     };
     let builder = RedbStore::builder(file).durability(durability);
     match bound {
@@ -55,10 +66,26 @@ fn open(file: &Path, bound: Option<u64>, immediate: bool) -> RedbStore {
     .unwrap()
 }
 
-fn run(ops: &[Op], bound: Option<u64>, immediate: bool) {
+/// Copies the database file and its journal files into a new directory under `dir`, as they
+/// are now: what the disk holds when a process is killed (the page cache survives a kill).
+pub(crate) fn copy_as_killed(file: &Path, dir: &Path, n: usize) -> PathBuf {
+    let target = dir.join(format!("killed-{n}"));
+    std::fs::create_dir(&target).unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    for entry in std::fs::read_dir(file.parent().unwrap()).unwrap() {
+        let entry = entry.unwrap();
+        let copied = entry.file_name();
+        if copied.to_str().unwrap().starts_with(name) {
+            std::fs::copy(entry.path(), target.join(&copied)).unwrap();
+        }
+    }
+    target.join(name)
+}
+
+fn run(ops: &[Op], bound: Option<u64>, mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("model.redb");
-    let mut store = open(&file, bound, immediate);
+    let mut file = dir.path().join("model.redb");
+    let mut store = open(&file, bound, mode);
     let mut model: BTreeMap<String, Record> = BTreeMap::new();
     for (n, op) in ops.iter().enumerate() {
         match op {
@@ -91,7 +118,17 @@ fn run(ops: &[Op], bound: Option<u64>, immediate: bool) {
             }
             Op::Reopen => {
                 drop(store);
-                store = open(&file, bound, immediate);
+                store = open(&file, bound, mode);
+            }
+            Op::Kill if mode == Mode::Queued => {
+                drop(store);
+                store = open(&file, bound, mode);
+            }
+            Op::Kill => {
+                let killed = copy_as_killed(&file, dir.path(), n);
+                drop(store);
+                file = killed;
+                store = open(&file, bound, mode);
             }
         }
         for key in (0..8).map(|k| format!("k{k}")) {
@@ -113,17 +150,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
-    fn batched_store_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
-        run(&ops, None, false);
+    fn journaled_store_matches_the_model_through_kills(ops in proptest::collection::vec(op(), 1..60)) {
+        run(&ops, None, Mode::Journaled);
     }
 
     #[test]
-    fn immediate_store_matches_the_model(ops in proptest::collection::vec(op(), 1..30)) {
-        run(&ops, None, true);
+    fn queued_store_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+        run(&ops, None, Mode::Queued);
+    }
+
+    #[test]
+    fn immediate_store_matches_the_model_through_kills(ops in proptest::collection::vec(op(), 1..30)) {
+        run(&ops, None, Mode::Immediate);
     }
 
     #[test]
     fn bounded_store_never_returns_a_wrong_record(ops in proptest::collection::vec(op(), 1..60)) {
-        run(&ops, Some(1200), false);
+        run(&ops, Some(1200), Mode::Journaled);
     }
 }

@@ -25,10 +25,11 @@ fn builder_rejects_settings_that_cannot_work() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.redb");
     let zero = Duration::ZERO;
-    assert!(
-        config_error(RedbStore::builder(&file).durability(Durability::every(zero)))
-            .contains("interval")
-    );
+    for durability in [Durability::journaled(zero), Durability::queued(zero)] {
+        assert!(
+            config_error(RedbStore::builder(&file).durability(durability)).contains("interval")
+        );
+    }
     assert!(config_error(RedbStore::builder(&file).purge_every(zero)).contains("purge"));
     assert!(config_error(RedbStore::builder(&file).max_bytes(0)).contains("0 bytes"));
     assert!(config_error(RedbStore::builder(&file).table("")).contains("table"));
@@ -43,19 +44,17 @@ fn backend_message(result: memo_core::Result<RedbStore>) -> String {
 }
 
 #[test]
-fn a_file_redb_cannot_open_gives_an_error_naming_it() {
+fn a_file_that_is_not_redb_or_a_missing_directory_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.redb");
-    std::fs::write(
-        &garbage,
-        b"this is a text file, not a redb database\n".repeat(200),
-    )
-    .unwrap();
-    let message = backend_message(RedbStore::open(&garbage));
+    let text = b"this is a text file, not a redb database\n".repeat(200);
+    std::fs::write(&garbage, &text).unwrap();
+    let message = config_error(RedbStore::builder(&garbage));
     assert!(
-        message.contains(&garbage.display().to_string()),
+        message.contains(&garbage.display().to_string()) && message.contains("not a memo cache"),
         "{message}"
     );
+    assert_eq!(std::fs::read(&garbage).unwrap(), text, "left untouched");
 
     let missing_dir = dir.path().join("no such dir").join("cache.redb");
     let message = backend_message(RedbStore::open(&missing_dir));
@@ -72,23 +71,48 @@ fn a_file_redb_cannot_open_gives_an_error_naming_it() {
 }
 
 #[test]
-fn a_second_open_in_this_process_fails_until_the_first_is_dropped() {
+fn a_second_open_in_this_process_runs_uncached_until_the_first_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("twice.redb");
     let first = RedbStore::open(&file).unwrap();
     first.set("k", rec(1)).unwrap();
-    let message = backend_message(RedbStore::open(&file));
+    let message = backend_message(RedbStore::builder(&file).require_file(true).build());
     assert!(message.contains("already open"), "{message}");
-    drop(first);
+
     let second = RedbStore::open(&file).unwrap();
+    assert!(!second.is_caching());
+    assert_eq!(second.get("k").unwrap(), None, "uncached: every get a miss");
+    second.set("k2", rec(2)).unwrap();
+    assert_eq!(
+        second.stats().lost_writes,
+        1,
+        "the skipped write is counted"
+    );
+    assert_eq!(second.scan("").unwrap(), Vec::<String>::new());
+    assert_eq!(
+        first.scan("").unwrap(),
+        ["k"],
+        "the first store is undisturbed"
+    );
+    drop(first);
+    // The second store opens the file by itself, after a backoff.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while second.get("k").unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the second store never opened the file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(second.is_caching());
     assert_eq!(second.get("k").unwrap(), Some(rec(1)));
 }
 
 #[test]
-fn batched_writes_become_durable_on_flush_and_on_their_interval() {
+fn queued_writes_become_durable_on_flush_and_on_their_interval() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::builder(dir.path().join("flush.redb"))
-        .durability(Durability::every(Duration::from_secs(3600)))
+        .durability(Durability::queued(Duration::from_secs(3600)))
         .build()
         .unwrap();
     store.set("a", rec(1)).unwrap();
@@ -99,7 +123,7 @@ fn batched_writes_become_durable_on_flush_and_on_their_interval() {
     assert_eq!(store.pending_writes(), 0);
 
     let store = RedbStore::builder(dir.path().join("tick.redb"))
-        .durability(Durability::every(Duration::from_millis(10)))
+        .durability(Durability::queued(Duration::from_millis(10)))
         .build()
         .unwrap();
     store.set("a", rec(1)).unwrap();
@@ -118,7 +142,7 @@ fn batched_writes_become_durable_on_flush_and_on_their_interval() {
 fn a_write_count_limit_makes_the_nth_write_durable() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::builder(dir.path().join("count.redb"))
-        .durability(Durability::Batched {
+        .durability(Durability::Queued {
             interval: Duration::from_secs(3600),
             writes: NonZeroU64::new(10),
         })
@@ -158,7 +182,7 @@ fn immediate_durability_leaves_nothing_pending() {
 fn queued_writes_are_read_scanned_and_counted_before_their_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::builder(dir.path().join("queue.redb"))
-        .durability(Durability::every(Duration::from_secs(3600)))
+        .durability(Durability::queued(Duration::from_secs(3600)))
         .build()
         .unwrap();
     store.set("q:1", rec(1)).unwrap();
@@ -183,7 +207,7 @@ fn more_writes_than_the_queue_holds_stay_readable() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         RedbStore::builder(dir.path().join("many.redb"))
-            .durability(Durability::every(Duration::from_secs(3600)))
+            .durability(Durability::queued(Duration::from_secs(3600)))
             .build()
             .unwrap(),
     );
@@ -257,6 +281,17 @@ fn stores_with_different_tables_share_a_database_apart() {
 }
 
 #[test]
+fn journaled_durability_needs_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(redb::Database::create(dir.path().join("nopath.redb")).unwrap());
+    let message = config_error(
+        RedbStoreBuilder::from_database(db)
+            .durability(Durability::journaled(Duration::from_secs(1))),
+    );
+    assert!(message.contains("path"), "{message}");
+}
+
+#[test]
 fn a_table_of_another_type_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(redb::Database::create(dir.path().join("typed.redb")).unwrap());
@@ -274,7 +309,7 @@ fn a_table_of_another_type_is_an_error_naming_it() {
 }
 
 #[test]
-fn batched_durability_over_a_multi_process_database_is_a_configuration_error() {
+fn queued_durability_over_a_multi_process_database_is_a_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(
         redb::Database::builder()
@@ -282,11 +317,16 @@ fn batched_durability_over_a_multi_process_database_is_a_configuration_error() {
             .create(dir.path().join("multi.redb"))
             .unwrap(),
     );
-    assert!(config_error(RedbStoreBuilder::from_database(db.clone())).contains("Immediate"));
-    let store = RedbStoreBuilder::from_database(db)
-        .durability(Durability::Immediate)
-        .build()
-        .unwrap();
+    assert!(
+        config_error(
+            RedbStoreBuilder::from_database(db.clone())
+                .durability(Durability::queued(Duration::from_secs(1)))
+        )
+        .contains("Immediate")
+    );
+    // The default for a database the caller opened is Immediate: no journal file to write.
+    let store = RedbStoreBuilder::from_database(db).build().unwrap();
+    assert!(format!("{store:?}").contains("Immediate"), "{store:?}");
     store.set("k", rec(1)).unwrap();
     assert_eq!(store.get("k").unwrap(), Some(rec(1)));
 }
@@ -316,7 +356,7 @@ fn capabilities_and_debug_describe_the_store() {
 }
 
 #[test]
-fn a_file_damaged_outside_redb_is_an_error_naming_it_not_a_panic() {
+fn a_file_damaged_outside_redb_is_moved_aside_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("damaged.redb");
     let store = RedbStore::open(&file).unwrap();
@@ -332,7 +372,20 @@ fn a_file_damaged_outside_redb_is_an_error_naming_it_not_a_panic() {
         *byte ^= 0x5a;
     }
     std::fs::write(&file, &bytes).unwrap();
-    let message = backend_message(RedbStore::open(&file));
-    assert!(message.contains(&file.display().to_string()), "{message}");
-    assert!(message.contains("corrupted"), "{message}");
+    let store = RedbStore::open(&file).unwrap();
+    assert!(store.is_caching());
+    assert!(store.is_empty().unwrap(), "a fresh cache");
+    store.set("k", rec(3)).unwrap();
+    assert_eq!(store.get("k").unwrap(), Some(rec(3)));
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("damaged.redb.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(&aside[0]).unwrap(),
+        bytes,
+        "moved aside as it was"
+    );
 }

@@ -11,7 +11,7 @@ use memo_store_redb::RedbStore;
 use crate::{child, child_file, child_role};
 
 /// Waits for `child` at most `limit`, killing it after: a hang fails the test, never blocks it.
-fn finish(mut child: std::process::Child, limit: Duration) -> (Output, Duration) {
+pub(crate) fn finish(mut child: std::process::Child, limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -38,7 +38,7 @@ fn finish(mut child: std::process::Child, limit: Duration) -> (Output, Duration)
     }
 }
 
-fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+pub(crate) fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
     stdout
         .lines()
         .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest))
@@ -46,11 +46,14 @@ fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
 }
 
 #[test]
-fn second_process_gets_a_typed_error_at_once() {
-    const TEST: &str = "process::second_process_gets_a_typed_error_at_once";
+fn second_process_gets_a_typed_error_or_runs_uncached() {
+    const TEST: &str = "process::second_process_gets_a_typed_error_or_runs_uncached";
     if child_role().as_deref() == Some("opener") {
         let path = child_file();
-        let error = RedbStore::open(&path).expect_err("the file is open in the parent");
+        let error = RedbStore::builder(&path)
+            .require_file(true)
+            .build()
+            .expect_err("the file is open in the parent");
         let already_open = matches!(&error, Error::Backend { store: "redb", .. })
             && std::iter::successors(std::error::Error::source(&error), |e| e.source()).any(|e| {
                 matches!(
@@ -60,6 +63,8 @@ fn second_process_gets_a_typed_error_at_once() {
             });
         println!("already-open: {already_open}");
         println!("message: {error}");
+        let uncached = RedbStore::open(&path).expect("by default, a store that runs uncached");
+        println!("caching: {}", uncached.is_caching());
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -76,6 +81,7 @@ fn second_process_gets_a_typed_error_at_once() {
         line(&stdout, "message: ").contains(&file.display().to_string()),
         "the error names the file: {stdout}"
     );
+    assert_eq!(line(&stdout, "caching: "), "false");
     println!("the second process got its error after {took:?} (process start included)");
     drop(store);
 }

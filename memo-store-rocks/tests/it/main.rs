@@ -21,7 +21,6 @@ fn harness() -> Harness {
         RocksStore::builder(dir.join("cache"))
             .exclusive(true)
             .build()
-            .unwrap()
     })
 }
 
@@ -40,7 +39,6 @@ mod without_wal {
                 .compression(Compression::None)
                 .exclusive(true)
                 .build()
-                .unwrap()
         })
         .cases(16)
     }

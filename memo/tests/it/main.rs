@@ -1,10 +1,12 @@
 //! The `#[memoize]` decorator and the `memo` facade, end to end over real stores.
 
+mod borrowed;
 mod decorator;
 mod helpers;
 mod keys;
 mod methods;
 mod persistence;
+mod pinned;
 mod ui;
 
 use std::sync::Arc;
