@@ -1,7 +1,7 @@
 //! `RocksStore` against raw rocksdb: a memoized hit against a raw get of the same bytes, and
 //! memoized misses against a raw get (the miss) plus put of the same bytes.
 //!
-//! Builds RocksDB, so it sits behind this crate's `rocks` feature:
+//! Builds the engine's C++, so it sits behind this crate's `rocks` feature:
 //! `cargo bench -p memo-bench --features rocks --bench rocks`
 
 use std::hint::black_box;

@@ -47,8 +47,8 @@ pub mod tiered {
     pub use memo_store_tiered::*;
 }
 
-/// RocksDB (feature `rocks`): [`RocksStore`](rocks::RocksStore), for caches far bigger than
-/// memory; builds RocksDB's C++.
+/// The `rocksdb` engine (feature `rocks`): [`RocksStore`](rocks::RocksStore), for caches far
+/// bigger than memory; compiles the engine's C++.
 #[cfg(feature = "rocks")]
 pub mod rocks {
     #[doc(inline)]
