@@ -46,6 +46,11 @@ fn hits(c: &mut Criterion) {
             v
         });
     });
+    // The store alone (engine read plus the checksummed decode), to split the hit's cost.
+    let store = memo.store();
+    group.bench_function("rocks_store_get", |b| {
+        b.iter(|| store.get(black_box(KEY)).expect("get").expect("present"));
+    });
     group.bench_function("raw_rocksdb_get", |b| {
         b.iter(|| {
             let bytes = raw
