@@ -88,9 +88,10 @@ impl RocksStoreBuilder {
         }
     }
 
-    /// The column family holding the records (default `"memo"`), created when missing. Stores
-    /// with different column families share a database without seeing each other's records;
-    /// the expiry filter runs on this column family only.
+    /// The column family holding the records (default `"memo"`), created when missing. The
+    /// database may hold other column families (another store's records, your own data): the
+    /// store opens them as they are and reads, writes and filters only its own. One store at a
+    /// time writes a database, whatever its column family.
     pub fn column_family(mut self, name: impl Into<String>) -> Self {
         self.column_family = name.into();
         self

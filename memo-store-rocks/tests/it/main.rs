@@ -3,6 +3,7 @@
 
 mod crash;
 mod full;
+mod options;
 mod process;
 mod purge;
 mod scale;
