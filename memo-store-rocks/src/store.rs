@@ -63,6 +63,8 @@ struct Inner {
     role: Role,
     /// The secondary instance's own directory (its info log), removed on drop.
     secondary_dir: Option<PathBuf>,
+    /// Where a damaged database found at open went.
+    moved_aside: Option<PathBuf>,
     expiry: Arc<Expiry>,
     /// `None` while closed: after a failed reopen, until one succeeds.
     db: RwLock<Option<DB>>,
@@ -409,6 +411,19 @@ impl RocksStore {
                     }
                 }
             }
+            Err(source) if source.kind() == rocksdb::ErrorKind::Corruption => {
+                let aside = move_aside(&config.path, &source)?;
+                match Inner::open(&config, &expiry, Role::Primary, None) {
+                    Ok(db) => (db, Role::Primary, aside),
+                    Err(source) => {
+                        return Err(RocksError::Open {
+                            path: config.path.clone(),
+                            source,
+                        }
+                        .into());
+                    }
+                }
+            }
             Err(source) => {
                 return Err(RocksError::Open {
                     path: config.path.clone(),
@@ -416,6 +431,10 @@ impl RocksStore {
                 }
                 .into());
             }
+        };
+        let (secondary_dir, moved_aside) = match role {
+            Role::Primary => (None, secondary_dir),
+            Role::Secondary => (secondary_dir, None),
         };
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(!config.wal);
@@ -428,6 +447,7 @@ impl RocksStore {
             config,
             role,
             secondary_dir,
+            moved_aside,
             expiry,
             db: RwLock::new(Some(db)),
             write_options,
@@ -474,6 +494,12 @@ impl RocksStore {
         Ok(())
     }
 
+    /// Where the damaged database found when the store opened was moved (renamed
+    /// `<directory>.damaged-<unix time>`), if it found one; the store started an empty one.
+    pub fn moved_aside(&self) -> Option<&Path> {
+        self.inner.moved_aside.as_deref()
+    }
+
     /// How many times the store closed and reopened its database to recover from an error.
     pub fn reopens(&self) -> u64 {
         self.inner.reopens.load(Ordering::Relaxed)
@@ -484,6 +510,41 @@ impl RocksStore {
     pub fn reclaimed(&self) -> u64 {
         self.inner.expiry.reclaimed()
     }
+}
+
+/// Renames the damaged database at `path` to `<path>.damaged-<unix time>`, so that a new cache
+/// starts there; only a directory RocksDB recognised (it has a `CURRENT` file) is moved.
+fn move_aside(path: &Path, damage: &rocksdb::Error) -> Result<Option<PathBuf>> {
+    if !path.join("CURRENT").is_file() {
+        return Err(RocksError::Open {
+            path: path.to_owned(),
+            source: damage.clone(),
+        }
+        .into());
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".damaged-{secs}"));
+    let aside = PathBuf::from(name);
+    std::fs::rename(path, &aside).map_err(|e| {
+        Error::backend(
+            "rocksdb",
+            format!(
+                "{} is damaged ({damage}) and could not be moved aside to {}: {e}",
+                path.display(),
+                aside.display()
+            ),
+        )
+    })?;
+    tracing::warn!(
+        path = %path.display(),
+        aside = %aside.display(),
+        %damage,
+        "memo-rocksdb: moved a damaged database aside; starting an empty cache"
+    );
+    Ok(Some(aside))
 }
 
 /// A fresh directory for a secondary instance's own files.

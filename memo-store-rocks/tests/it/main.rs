@@ -2,6 +2,7 @@
 //! second reader, exclusive access), purging, a full device and scale.
 
 mod crash;
+mod damage;
 mod full;
 mod options;
 mod process;
