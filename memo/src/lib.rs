@@ -47,6 +47,14 @@ pub mod tiered {
     pub use memo_store_tiered::*;
 }
 
+/// The `rocksdb` engine (feature `rocks`): [`RocksStore`](rocks::RocksStore), for caches far
+/// bigger than memory; compiles the engine's C++.
+#[cfg(feature = "rocks")]
+pub mod rocks {
+    #[doc(inline)]
+    pub use memo_store_rocks::*;
+}
+
 pub mod arg;
 
 #[doc(hidden)]
