@@ -316,4 +316,7 @@ impl Store for InDir {
     fn name(&self) -> &'static str {
         self.store.name()
     }
+    fn as_async(&self) -> Option<&dyn memo_core::AsyncStore> {
+        self.store.as_async()
+    }
 }

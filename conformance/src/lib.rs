@@ -3,6 +3,8 @@
 pub mod check;
 mod harness;
 pub mod memoizer;
+#[doc(hidden)]
+pub mod memoizer_async;
 pub mod model;
 pub mod properties;
 pub mod reference;
@@ -39,6 +41,7 @@ macro_rules! suite {
         mod conformance {
             $crate::__store_suite!(super::__MEMO_CONFORMANCE_HARNESS);
             $crate::__memoizer_suite!(super::__MEMO_CONFORMANCE_HARNESS);
+            $crate::__memoizer_async_suite!(super::__MEMO_CONFORMANCE_HARNESS);
         }
     };
 }

@@ -7,6 +7,11 @@
 //! budget has left. The memoized function's own running time is never charged: only stores
 //! charge, and a memoized call nested inside the function opens a scope of its own.
 //!
+//! An async call ([`Memoizer::get_async`](crate::Memoizer::get_async)) moves between threads at
+//! its await points, so it keeps its total in its own future and makes it this thread's total
+//! for the length of each poll of a store operation: a store's future reads and charges the
+//! budget from inside `poll` exactly as a blocking store does from inside its method.
+//!
 //! ```
 //! use std::time::Duration;
 //! use memo_core::budget;
@@ -55,6 +60,25 @@ impl Drop for Scope {
     }
 }
 
+/// Runs `f` with `spent` as this thread's call total (an async call's total, carried between
+/// polls), and keeps what `f` charged.
+pub(crate) fn carry<R>(spent: &mut Duration, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a> {
+        outer: Option<Duration>,
+        spent: &'a mut Duration,
+    }
+    impl Drop for Restore<'_> {
+        // Also on a panic in `f`: the thread's own total comes back.
+        fn drop(&mut self) {
+            let inner = SPENT.with(|spent| spent.replace(self.outer));
+            *self.spent = inner.unwrap_or_default();
+        }
+    }
+    let outer = SPENT.with(|cell| cell.replace(Some(*spent)));
+    let _restore = Restore { outer, spent };
+    f()
+}
+
 /// Adds `elapsed` to the current call's total; does nothing outside a call.
 pub fn charge(elapsed: Duration) {
     SPENT.with(|spent| {
@@ -94,6 +118,24 @@ mod tests {
         assert_eq!(spent(), Some(Duration::from_millis(10)));
         drop(outer);
         assert_eq!(remaining(Duration::from_secs(1)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn carry_lends_a_total_to_the_thread_and_keeps_its_charges() {
+        let outer = Scope::enter();
+        charge(Duration::from_millis(1));
+        let mut carried = Duration::from_millis(40);
+        carry(&mut carried, || {
+            assert_eq!(spent(), Some(Duration::from_millis(40)));
+            charge(Duration::from_millis(2));
+        });
+        assert_eq!(carried, Duration::from_millis(42));
+        assert_eq!(
+            spent(),
+            Some(Duration::from_millis(1)),
+            "the thread's total is back"
+        );
+        drop(outer);
     }
 
     #[test]

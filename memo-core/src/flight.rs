@@ -1,11 +1,17 @@
 //! In-process single-flight: one caller computes a missing key, the others wait for its record.
+//! Threads (blocking calls) and tasks (async calls) share the flights: a waiting thread sleeps
+//! on a condition variable, a waiting task leaves its waker.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::record::Record;
+use crate::timer;
 
 /// Identifies one key of one store.
 pub(crate) type FlightKey = (usize, Box<str>);
@@ -22,6 +28,8 @@ pub(crate) struct Flights {
 pub(crate) struct Flight {
     state: Mutex<State>,
     done: Condvar,
+    /// The wakers of waiting tasks, woken when the flight settles; a task keeps its slot.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 #[derive(Default)]
@@ -105,6 +113,71 @@ impl Flight {
     }
 }
 
+impl Flight {
+    /// [`Flight::wait`] for a task: waits without blocking the thread.
+    pub(crate) fn wait_async(self: Arc<Self>, timeout: Duration) -> Wait {
+        Wait {
+            deadline: Instant::now().checked_add(timeout),
+            flight: self,
+            slot: None,
+            timer_set: false,
+        }
+    }
+
+    fn settled(&self) -> Option<Outcome> {
+        match &*lock(&self.state) {
+            State::Done(record) => Some(Outcome::Done(record.clone())),
+            State::Failed => Some(Outcome::Failed),
+            State::Running => None,
+        }
+    }
+}
+
+/// A task's wait for a flight; see [`Flight::wait_async`]. Dropping it (the task was cancelled)
+/// leaves at most a stale waker behind, which the flight's end wakes for nothing.
+pub(crate) struct Wait {
+    flight: Arc<Flight>,
+    deadline: Option<Instant>,
+    slot: Option<usize>,
+    timer_set: bool,
+}
+
+impl Future for Wait {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        if let Some(outcome) = self.flight.settled() {
+            return Poll::Ready(outcome);
+        }
+        if self.deadline.is_some_and(|at| Instant::now() >= at) {
+            return Poll::Ready(Outcome::TimedOut);
+        }
+        {
+            let this = &mut *self;
+            let mut wakers = lock(&this.flight.wakers);
+            // A slot past the end: the flight settled meanwhile (checked again below).
+            match this.slot.and_then(|slot| wakers.get_mut(slot)) {
+                Some(waker) => waker.clone_from(cx.waker()),
+                None => {
+                    wakers.push(cx.waker().clone());
+                    this.slot = Some(wakers.len() - 1);
+                }
+            }
+        }
+        // The flight may have settled before the waker was in place, and woken no one.
+        if let Some(outcome) = self.flight.settled() {
+            return Poll::Ready(outcome);
+        }
+        if let Some(at) = self.deadline
+            && !self.timer_set
+        {
+            self.timer_set = true;
+            timer::wake_at(at, cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
 impl Leader<'_> {
     /// Hands `record` to the waiters. Call after the record is written to the store.
     pub(crate) fn finish(mut self, record: Record) {
@@ -117,6 +190,9 @@ impl Leader<'_> {
             lock(&self.flights.running).remove(&key);
             *lock(&self.flight.state) = outcome;
             self.flight.done.notify_all();
+            // Taken, not drained, so that the slots of waiters still polling stay valid.
+            let wakers = std::mem::take(&mut *lock(&self.flight.wakers));
+            wakers.into_iter().for_each(Waker::wake);
         }
     }
 }

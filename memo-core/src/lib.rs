@@ -10,6 +10,7 @@ mod memoizer;
 mod options;
 pub mod record;
 mod store;
+mod timer;
 mod value;
 
 #[doc(hidden)]
@@ -23,4 +24,4 @@ pub use fault::Fault;
 pub use memoizer::{DEFAULT_TIMEOUT, Memoizer, MemoizerBuilder, Stats, TryError};
 pub use options::{Options, Region};
 pub use record::{Bytes, Record};
-pub use store::{Capabilities, Lock, LockProvider, Store};
+pub use store::{AsyncLock, AsyncStore, Capabilities, Lock, LockProvider, Store, StoreFuture};

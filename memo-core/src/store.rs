@@ -1,6 +1,8 @@
 //! The store contract and the lock contract.
 
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
@@ -134,6 +136,78 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn name(&self) -> &'static str {
         "custom"
     }
+
+    /// This store's non-blocking twin, for the Memoizer's `*_async` calls.
+    ///
+    /// `None` (the default) says that every call of this store is short and never waits on a
+    /// network (memory, an embedded database): the async calls then run the methods above
+    /// inline on the executor's thread. A store that waits on a network returns `Some(self)`
+    /// and implements [`AsyncStore`].
+    fn as_async(&self) -> Option<&dyn AsyncStore> {
+        None
+    }
+}
+
+/// A store operation in progress, as returned by [`AsyncStore`] and [`AsyncLock`].
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The non-blocking operations of a [`Store`] that waits on a network, which the Memoizer's
+/// `*_async` calls await instead of calling [`Store`]'s blocking methods. A store offers it
+/// through [`Store::as_async`]; the rules of [`Store`] hold for both sets of methods, and the
+/// `memo-conformance` kit checks them through both.
+///
+/// The Memoizer wraps every returned future so that a panic inside it is a store fault and the
+/// call's store budget ([`crate::budget`]) is current on each poll: a future reads
+/// [`budget::remaining`](crate::budget::remaining) when it starts and
+/// [`charge`](crate::budget::charge)s its time when it ends, both from inside `poll`.
+///
+/// The futures may be dropped at any await point (the caller's task was cancelled), so a
+/// write must be one indivisible command: dropped before it is sent, nothing is written.
+pub trait AsyncStore: Store {
+    /// As [`Store::get`].
+    ///
+    /// # Errors
+    /// As [`Store::get`].
+    fn get_async<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>>;
+
+    /// As [`Store::set`].
+    ///
+    /// # Errors
+    /// As [`Store::set`].
+    fn set_async<'a>(&'a self, key: &'a str, record: Record) -> StoreFuture<'a, ()>;
+
+    /// As [`Store::delete`].
+    ///
+    /// # Errors
+    /// As [`Store::delete`].
+    fn delete_async<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool>;
+
+    /// The non-blocking twin of [`Store::lock`]. `None` (the default) means the store has no
+    /// lock of its own; a store whose [`Store::lock`] gives one must give its twin here.
+    fn lock_async(&self, key: &str) -> Option<Box<dyn AsyncLock>> {
+        let _ = key;
+        None
+    }
+}
+
+/// The non-blocking twin of [`Lock`], which an async Memoizer call awaits.
+///
+/// A caller's task may be cancelled while it holds the lock: the lock is then dropped without
+/// [`AsyncLock::release_async`], and must not stay held for longer than its lease. Redis's lock
+/// sends its release on the runtime when dropped held.
+pub trait AsyncLock: Send + Sync + Debug {
+    /// Tries for at most `timeout`; `Ok(false)` when it timed out. Waits between attempts
+    /// without blocking the thread.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the lock's engine fails.
+    fn acquire_async(&self, timeout: Duration) -> StoreFuture<'_, bool>;
+
+    /// Releases the lock if this handle holds it; a no-op otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the lock's engine fails.
+    fn release_async(&self) -> StoreFuture<'_, ()>;
 }
 
 /// What a store can do.
@@ -237,6 +311,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
+    fn as_async(&self) -> Option<&dyn AsyncStore> {
+        (**self).as_async()
+    }
 }
 
 /// Forwards every method, defaults included, like the `Arc` impl.
@@ -275,6 +352,9 @@ impl<S: Store + ?Sized> Store for Box<S> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
+    fn as_async(&self) -> Option<&dyn AsyncStore> {
+        (**self).as_async()
+    }
 }
 
 /// A lock on one key, usually shared by processes (a Redis lock, a file lock).
@@ -299,11 +379,22 @@ pub trait Lock: Send + Sync + Debug {
 pub trait LockProvider: Send + Sync + Debug + 'static {
     /// A lock handle for `key` (the key as the store sees it), not yet acquired.
     fn lock(&self, key: &str) -> Box<dyn Lock>;
+
+    /// The non-blocking twin of [`LockProvider::lock`], for the Memoizer's async calls.
+    /// `None` (the default): they acquire the blocking [`Lock`] inline, which holds the
+    /// executor's thread while it waits, so a provider whose lock waits should give one.
+    fn lock_async(&self, key: &str) -> Option<Box<dyn AsyncLock>> {
+        let _ = key;
+        None
+    }
 }
 
 impl<P: LockProvider + ?Sized> LockProvider for std::sync::Arc<P> {
     fn lock(&self, key: &str) -> Box<dyn Lock> {
         (**self).lock(key)
+    }
+    fn lock_async(&self, key: &str) -> Option<Box<dyn AsyncLock>> {
+        (**self).lock_async(key)
     }
 }
 

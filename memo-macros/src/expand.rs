@@ -76,6 +76,12 @@ impl<'a> Function<'a> {
         }
     }
 
+    /// Whether the function is an `async fn`: then the memoized function, `call_with`, the
+    /// uncached original and the helpers that reach the store are `async` too.
+    pub(crate) fn is_async(&self) -> bool {
+        self.item.sig.asyncness.is_some()
+    }
+
     /// A name for a generated parameter that no argument of the function already has.
     pub(crate) fn fresh(&self, base: &str) -> Ident {
         if self.params.iter().any(|p| p.name == base) {
@@ -242,11 +248,18 @@ impl<'a> Function<'a> {
             ReturnType::Type(_, ty) => ty.span(),
             ReturnType::Default => sig.ident.span(),
         };
-        let method = |name: &str| Ident::new(name, ret_span);
+        let is_async = self.is_async();
+        let method = |name: &str| {
+            if is_async {
+                format_ident!("{}_async", name, span = ret_span)
+            } else {
+                Ident::new(name, ret_span)
+            }
+        };
         let site = self.site();
         let run = self.run_uncached();
         let f = quote!(move || #run);
-        match (&self.returns, self.args.strict) {
+        let served = match (&self.returns, self.args.strict) {
             (Returns::Value, _) => {
                 let m = method("call");
                 quote!(#site.#m(__memo, __memo_key, #call_options, #f))
@@ -266,6 +279,11 @@ impl<'a> Function<'a> {
                 };
                 quote!(#site.#m(__memo, __memo_key, #call_options, #f, #convert))
             }
+        };
+        if is_async {
+            quote!(#served.await)
+        } else {
+            served
         }
     }
 
@@ -276,6 +294,7 @@ impl<'a> Function<'a> {
             attrs, vis, sig, ..
         } = self.item;
         let (name, generics, output) = (&sig.ident, &sig.generics, &sig.output);
+        let asyncness = &sig.asyncness;
         let where_clause = &generics.where_clause;
         let receiver = self.receiver();
         let typed = self.typed_params(Takes::Owned);
@@ -284,7 +303,7 @@ impl<'a> Function<'a> {
         let serve = self.serve(&quote!(::core::option::Option::None));
         quote! {
             #(#attrs)*
-            #vis fn #name #generics (#receiver #(#typed),*) #output #where_clause {
+            #vis #asyncness fn #name #generics (#receiver #(#typed),*) #output #where_clause {
                 #memo_let
                 let __memo_key = #key;
                 #serve

@@ -128,7 +128,15 @@ impl Function<'_> {
 
     fn inspection(&self, row: &Inspection) -> TokenStream {
         let name = self.helper_name(row.name);
-        let method = format_ident!("{}", row.name);
+        // An async function's helpers that reach the store are async too, so that they never
+        // block a runtime thread; `key` reaches nothing.
+        let is_async = self.is_async() && row.name != "key";
+        let (method, asyncness, awaited) = if is_async {
+            let method = format_ident!("{}_async", row.name);
+            (method, quote!(async), quote!(.await))
+        } else {
+            (format_ident!("{}", row.name), quote!(), quote!())
+        };
         let vis = &self.item.vis;
         let companion = &self.companion;
         let mut generics = self.item.sig.generics.clone();
@@ -163,12 +171,12 @@ impl Function<'_> {
             #[doc = #doc]
             #(#companion)*
             #[allow(dead_code, clippy::needless_pass_by_value, clippy::too_many_arguments)]
-            #vis fn #name #generics (#receiver #(#typed,)* #extra_param) -> #returns
+            #vis #asyncness fn #name #generics (#receiver #(#typed,)* #extra_param) -> #returns
                 #where_clause
             {
                 #memo_let
                 #ignore_skipped
-                #site.#method(__memo, #key #extra_arg)
+                #site.#method(__memo, #key #extra_arg)#awaited
             }
         }
     }
@@ -183,7 +191,7 @@ impl Function<'_> {
             self.shown()
         );
         let (vis, sig, companion) = (&self.item.vis, &self.item.sig, &self.companion);
-        let (generics, output) = (&sig.generics, &sig.output);
+        let (generics, output, asyncness) = (&sig.generics, &sig.output, &sig.asyncness);
         let where_clause = &generics.where_clause;
         let receiver = self.receiver();
         let typed = self.typed_params(Takes::KeyInto);
@@ -194,7 +202,8 @@ impl Function<'_> {
             #[doc = #doc]
             #(#companion)*
             #[allow(dead_code, clippy::needless_pass_by_value, clippy::too_many_arguments)]
-            #vis fn #name #generics (#receiver #options: &::memo::Options, #(#typed,)*) #output
+            #vis #asyncness fn #name #generics (#receiver #options: &::memo::Options, #(#typed,)*)
+                #output
                 #where_clause
             {
                 #memo_let
@@ -210,7 +219,7 @@ impl Function<'_> {
         let name = self.helper_name("uncached");
         let doc = format!("{} itself, without the cache.{OWNED_ARGS}", self.shown());
         let (vis, sig, companion) = (&self.item.vis, &self.item.sig, &self.companion);
-        let (generics, output) = (&sig.generics, &sig.output);
+        let (generics, output, asyncness) = (&sig.generics, &sig.output, &sig.asyncness);
         let where_clause = &generics.where_clause;
         let receiver = sig.receiver().map(|r| quote!(#r,));
         let mut inputs = Vec::new();
@@ -237,7 +246,7 @@ impl Function<'_> {
             #[doc = #doc]
             #(#companion)*
             #[allow(dead_code, clippy::too_many_arguments)]
-            #vis fn #name #generics (#receiver #(#inputs),*) #output #where_clause #body
+            #vis #asyncness fn #name #generics (#receiver #(#inputs),*) #output #where_clause #body
         }
     }
 }

@@ -30,6 +30,8 @@ use proc_macro::TokenStream;
 ///   `m_exists`, `m_ttl`, ... `m_uncached` beside it. Where the function takes an argument by
 ///   value, they also take it borrowed (`&str` for `String`, `&[T]` for `Vec<T>`, `&T` for
 ///   `T`: `memo::arg`) and key it as the call does.
+/// - `async fn` is memoized with `Memoizer::get_async`: the memoized function, `call_with` and
+///   `uncached` stay async, and so do the helpers that reach the store (`key` does not).
 /// - Memo's errors fail open (logged, the function runs uncached) unless `strict`.
 ///
 /// ```

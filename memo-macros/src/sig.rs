@@ -89,10 +89,14 @@ impl Mode {
 }
 
 pub(crate) fn reject_unsupported(sig: &syn::Signature) -> syn::Result<()> {
-    if let Some(token) = &sig.asyncness {
+    if sig.asyncness.is_none()
+        && let ReturnType::Type(_, ty) = &sig.output
+        && let Type::ImplTrait(_) = &**ty
+    {
         return Err(syn::Error::new(
-            token.span(),
-            "#[memoize] does not support async fn yet: the Memoizer is synchronous",
+            ty.span(),
+            "#[memoize] cannot cache an `impl Trait` return value; for a future, write the \
+             function as `async fn` and return its output",
         ));
     }
     if let Some(token) = &sig.constness {

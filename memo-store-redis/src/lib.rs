@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod breaker;
 mod builder;
 mod error;

@@ -14,7 +14,7 @@ use crate::store::Shared;
 /// Sets the lock key to this holder's token unless it exists; a key that exists without an
 /// expiry (left by anything but a lock, which always has one) gets one lease, so that it lapses
 /// instead of blocking every miss of its key forever. 1 when taken, else 0.
-const ACQUIRE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+pub(crate) const ACQUIRE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
                        return 1 end \
                        if redis.call('PTTL', KEYS[1]) == -1 then \
                        redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
@@ -22,7 +22,7 @@ const ACQUIRE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2
 
 /// Deletes the lock key only if it still holds this holder's token: after a lease ran out,
 /// the key may belong to someone else.
-const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+pub(crate) const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
                        return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// The longest lease the builder accepts.
@@ -63,8 +63,8 @@ impl Default for LockSettings {
 ///
 /// [`Store::lock`]: memo_core::Store::lock
 pub struct RedisLock {
-    shared: Arc<Shared>,
-    key: Vec<u8>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) key: Vec<u8>,
     /// The token of the current lease while this handle holds it.
     token: Mutex<Option<String>>,
 }
@@ -88,7 +88,7 @@ impl RedisLock {
         self.held().clone()
     }
 
-    fn held(&self) -> MutexGuard<'_, Option<String>> {
+    pub(crate) fn held(&self) -> MutexGuard<'_, Option<String>> {
         // Setting an Option cannot be left half done by a panic.
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -171,7 +171,24 @@ impl Lock for RedisLock {
 }
 
 impl Drop for RedisLock {
+    /// Releases a lease still held. On a tokio runtime (an async call was cancelled while it
+    /// held the lock) the release is sent from a task of its own, so that no runtime thread
+    /// blocks on Redis.
     fn drop(&mut self) {
+        #[cfg(feature = "tokio")]
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let held = self.held().take();
+            if let Some(token) = held {
+                let (shared, key) = (self.shared.clone(), std::mem::take(&mut self.key));
+                runtime.spawn(async move {
+                    if let Err(error) = crate::aio::release(&shared, &key, &token).await {
+                        tracing::warn!(%error,
+                            "memo: releasing a redis lock failed; it lapses with its lease");
+                    }
+                });
+            }
+            return;
+        }
         if let Err(error) = self.release() {
             tracing::warn!(%error, "memo: releasing a redis lock failed; it lapses with its lease");
         }
@@ -189,7 +206,7 @@ impl fmt::Debug for RedisLock {
 
 /// 128 random bits in hex. `RandomState` draws its keys from the OS's randomness; the process
 /// id, time and a counter make two tokens differ even if two states ever had the same keys.
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
@@ -200,14 +217,14 @@ fn new_token() -> String {
 }
 
 /// A tiny xorshift for backoff jitter, seeded from the token.
-struct Jitter(u64);
+pub(crate) struct Jitter(u64);
 
 impl Jitter {
-    fn new(token: &str) -> Self {
+    pub(crate) fn new(token: &str) -> Self {
         Jitter(RandomState::new().hash_one(token) | 1)
     }
 
-    fn between(&mut self, low: Duration, high: Duration) -> Duration {
+    pub(crate) fn between(&mut self, low: Duration, high: Duration) -> Duration {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use memo_core::{Result, budget};
 use redis::{Client, Connection, ConnectionLike, RedisError, RedisResult};
 
-use crate::breaker::{Breaker, BreakerCounts, BreakerSettings, Change};
+use crate::breaker::{Breaker, BreakerCounts, BreakerSettings, Change, Permit};
 use crate::error::{NotSent, backend, not_sent};
 
 /// Timeouts that bound every round trip: none of them may be zero (the OS treats zero as
@@ -75,7 +75,7 @@ fn whole_ms(left: Duration) -> Duration {
 
 /// The error of a round trip that had no time left to start: a timeout, since the server took
 /// the call's deadline.
-fn deadline_passed() -> RedisError {
+pub(crate) fn deadline_passed() -> RedisError {
     io::Error::new(io::ErrorKind::TimedOut, "the call's deadline passed").into()
 }
 
@@ -84,7 +84,7 @@ fn deadline_passed() -> RedisError {
 /// A caller takes an idle connection or opens a new one, so concurrency is never limited by the
 /// pool; only the number of connections kept between calls is.
 pub(crate) struct Pool {
-    client: Client,
+    pub(crate) client: Client,
     /// The replies a new connection waits for during its setup (`AUTH`/`HELLO`, `SELECT`).
     setup_replies: u32,
     idle: Mutex<Vec<Pooled>>,
@@ -93,6 +93,9 @@ pub(crate) struct Pool {
     breaker: Breaker,
     connection_failures: AtomicU64,
     deadline_failures: AtomicU64,
+    /// The multiplexed connection of async calls, opened by the first.
+    #[cfg(feature = "tokio")]
+    pub(crate) aio: crate::aio::Multiplexed,
 }
 
 impl Pool {
@@ -114,6 +117,8 @@ impl Pool {
             breaker: Breaker::new(breaker),
             connection_failures: AtomicU64::new(0),
             deadline_failures: AtomicU64::new(0),
+            #[cfg(feature = "tokio")]
+            aio: crate::aio::Multiplexed::default(),
         }
     }
 
@@ -225,17 +230,33 @@ impl Pool {
         replies: u32,
         op: &impl Fn(&mut Connection) -> RedisResult<T>,
     ) -> Result<T> {
+        let permit = self.admit(started, left)?;
+        let result = self.round_trip(started, left, replies, op);
+        self.settle(permit, result)
+    }
+
+    /// Leave for one round trip with `left` of the call's deadline, unless it is spent or the
+    /// circuit breaker is open: the blocking and the async paths share the breaker.
+    ///
+    /// # Errors
+    /// [`NotSent`], as [`memo_core::Error::Backend`].
+    pub(crate) fn admit(&self, started: Instant, left: Duration) -> Result<Permit<'_>> {
         if left.is_zero() {
             self.deadline_failures.fetch_add(1, Ordering::Relaxed);
             return Err(not_sent(NotSent::DeadlineSpent {
                 deadline: self.timeouts.deadline,
             }));
         }
-        let permit = self
-            .breaker
+        self.breaker
             .admit(started)
-            .map_err(|retry_in| not_sent(NotSent::BreakerOpen { retry_in }))?;
-        let result = self.round_trip(started, left, replies, op);
+            .map_err(|retry_in| not_sent(NotSent::BreakerOpen { retry_in }))
+    }
+
+    /// Reports a round trip's outcome to the breaker and the counts, and converts its error.
+    ///
+    /// # Errors
+    /// The round trip's, as [`memo_core::Error::Backend`].
+    pub(crate) fn settle<T>(&self, permit: Permit<'_>, result: RedisResult<T>) -> Result<T> {
         // Only a connection that failed counts against the server; an error reply (a key of
         // another type) is an answer.
         let answered = result.as_ref().err().is_none_or(|e| !e.is_io_error());

@@ -149,7 +149,7 @@ impl fmt::Debug for RedisStore {
 
 /// How `set` hands a record's expiry to Redis.
 #[derive(Debug, PartialEq)]
-enum NativeExpiry {
+pub(crate) enum NativeExpiry {
     /// Store without a Redis expiry.
     Never,
     /// Store with `PX` of this many milliseconds.
@@ -160,7 +160,7 @@ enum NativeExpiry {
 
 /// Milliseconds from `now` to `expiry`, rounded up so that Redis never removes a record
 /// before its expiry. Redis counts from when it receives the command, after `now`.
-fn native_expiry(expiry: Option<f64>, now: f64) -> NativeExpiry {
+pub(crate) fn native_expiry(expiry: Option<f64>, now: f64) -> NativeExpiry {
     let Some(expiry) = expiry else {
         return NativeExpiry::Never;
     };
@@ -317,6 +317,12 @@ impl Store for RedisStore {
 
     fn name(&self) -> &'static str {
         STORE
+    }
+
+    /// With the `tokio` feature: the store's async twin, on one multiplexed connection.
+    #[cfg(feature = "tokio")]
+    fn as_async(&self) -> Option<&dyn memo_core::AsyncStore> {
+        Some(self)
     }
 }
 

@@ -439,6 +439,12 @@ impl<F: Store, B: Store> Store for TieredStore<F, B> {
     fn name(&self) -> &'static str {
         NAME
     }
+
+    /// None yet: the Memoizer's async calls run the tiered store inline (see the README's
+    /// Limitations).
+    fn as_async(&self) -> Option<&dyn memo_core::AsyncStore> {
+        None
+    }
 }
 
 impl<F: fmt::Debug, B: fmt::Debug> fmt::Debug for TieredStore<F, B> {

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::future::Future;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
@@ -319,6 +320,190 @@ impl Site {
             TryError::Func(error) => error,
             TryError::Memo(error) => convert(error),
         }))
+    }
+
+    /// [`Site::call`] for an `async fn`.
+    pub async fn call_async<T, F, Fut>(
+        &self,
+        memo: &Memoizer,
+        mut key: CallKey,
+        call: Option<&Options>,
+        f: F,
+    ) -> T
+    where
+        T: Value,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let Some(key) = self.key_or_log(&mut key) else {
+            return f().await;
+        };
+        let options = self.effective(call);
+        let mut pending = Some(f);
+        let got = memo
+            .get_async_with(key, &options, || run(&mut pending))
+            .await;
+        match got {
+            Ok(value) => value,
+            Err(error) => {
+                self.fail_open(Some(key), &error);
+                run(&mut pending).await
+            }
+        }
+    }
+
+    /// [`Site::call_option`] for an `async fn`.
+    pub async fn call_option_async<T, F, Fut>(
+        &self,
+        memo: &Memoizer,
+        key: CallKey,
+        call: Option<&Options>,
+        f: F,
+    ) -> Option<T>
+    where
+        T: Value,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        self.call_result_async(memo, key, call, || async {
+            f().await.map(Some).ok_or(NoneReturned)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// [`Site::call_result`] for an `async fn`.
+    pub async fn call_result_async<R, F, Fut>(
+        &self,
+        memo: &Memoizer,
+        mut key: CallKey,
+        call: Option<&Options>,
+        f: F,
+    ) -> R
+    where
+        R: Fallible,
+        R::Ok: Value,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let Some(key) = self.key_or_log(&mut key) else {
+            return f().await;
+        };
+        let options = self.effective(call);
+        let mut pending = Some(f);
+        let got = memo
+            .try_get_async_with(key, &options, || {
+                let fut = run(&mut pending);
+                async { fut.await.into_result().map_err(TryError::Func) }
+            })
+            .await;
+        match got {
+            Ok(value) => R::from_result(Ok(value)),
+            Err(TryError::Func(error)) => R::from_result(Err(error)),
+            Err(TryError::Memo(error)) => {
+                self.fail_open(Some(key), &error);
+                run(&mut pending).await
+            }
+        }
+    }
+
+    /// [`Site::call_result_strict`] for an `async fn`.
+    pub async fn call_result_strict_async<R, F, Fut, C>(
+        &self,
+        memo: &Memoizer,
+        mut key: CallKey,
+        call: Option<&Options>,
+        f: F,
+        convert: C,
+    ) -> R
+    where
+        R: Fallible,
+        R::Ok: Value,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+        C: FnOnce(Error) -> R::Err,
+    {
+        let key = match key.take() {
+            Ok(key) => key,
+            Err(error) => return R::from_result(Err(convert(error))),
+        };
+        let options = self.effective(call);
+        let got = memo
+            .try_get_async_with(key, &options, || async {
+                f().await.into_result().map_err(TryError::Func)
+            })
+            .await;
+        R::from_result(got.map_err(|fail| match fail {
+            TryError::Func(error) => error,
+            TryError::Memo(error) => convert(error),
+        }))
+    }
+
+    /// [`Site::exists`] for an `async fn`'s helpers.
+    ///
+    /// # Errors
+    /// As [`Site::exists`].
+    pub async fn exists_async(&self, memo: &Memoizer, key: Result<String>) -> Result<bool> {
+        memo.exists_async_with(&key?, self.options()).await
+    }
+
+    /// [`Site::ttl`] for an `async fn`'s helpers.
+    ///
+    /// # Errors
+    /// As [`Site::ttl`].
+    pub async fn ttl_async(
+        &self,
+        memo: &Memoizer,
+        key: Result<String>,
+    ) -> Result<Option<Duration>> {
+        memo.ttl_async_with(&key?, self.options()).await
+    }
+
+    /// [`Site::expire`] for an `async fn`'s helpers.
+    ///
+    /// # Errors
+    /// As [`Site::expire`].
+    pub async fn expire_async(
+        &self,
+        memo: &Memoizer,
+        key: Result<String>,
+        after: Duration,
+    ) -> Result<()> {
+        memo.expire_async_with(&key?, self.options(), after).await
+    }
+
+    /// [`Site::expire_at`] for an `async fn`'s helpers.
+    ///
+    /// # Errors
+    /// As [`Site::expire`].
+    pub async fn expire_at_async(
+        &self,
+        memo: &Memoizer,
+        key: Result<String>,
+        at: SystemTime,
+    ) -> Result<()> {
+        memo.expire_at_async_with(&key?, self.options(), at).await
+    }
+
+    /// [`Site::delete`] for an `async fn`'s helpers.
+    ///
+    /// # Errors
+    /// As [`Site::delete`].
+    pub async fn delete_async(&self, memo: &Memoizer, key: Result<String>) -> Result<bool> {
+        memo.delete_async_with(&key?, self.options()).await
+    }
+
+    /// [`Site::etag`] for an `async fn`'s helpers.
+    ///
+    /// # Errors
+    /// As [`Site::etag`].
+    pub async fn etag_async<E: DeserializeOwned>(
+        &self,
+        memo: &Memoizer,
+        key: Result<String>,
+    ) -> Result<Option<E>> {
+        memo.etag_async_with(&key?, self.options()).await
     }
 
     /// Whether a call with this key would hit.

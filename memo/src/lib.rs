@@ -2,10 +2,10 @@
 
 #[doc(inline)]
 pub use memo_core::{
-    BoxError, Bytes, Capabilities, Clock, DEFAULT_TIMEOUT, Error, Fault, Lock, LockProvider,
-    ManualClock, Memoizer, MemoizerBuilder, Options, Record, Region, Result, Stats, Store,
-    SystemClock, TryError, budget, from_unix, key, record, span_rounded_down, span_rounded_up,
-    to_unix,
+    AsyncLock, AsyncStore, BoxError, Bytes, Capabilities, Clock, DEFAULT_TIMEOUT, Error, Fault,
+    Lock, LockProvider, ManualClock, Memoizer, MemoizerBuilder, Options, Record, Region, Result,
+    Stats, Store, StoreFuture, SystemClock, TryError, budget, from_unix, key, record,
+    span_rounded_down, span_rounded_up, to_unix,
 };
 #[doc(inline)]
 pub use memo_macros::memoize;

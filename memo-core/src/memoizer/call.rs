@@ -1,8 +1,8 @@
 //! One call: its options merged over its region's, its key, its clock reading and freshness.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{DEFAULT_TIMEOUT, Memoizer};
@@ -104,10 +104,39 @@ pub(super) struct Call<'a> {
     pub(super) key: Cow<'a, str>,
     pub(super) clock: &'a dyn Clock,
     /// Read from the clock at most once per call, and only when an expiry needs comparing.
-    pub(super) now: Cell<Option<f64>>,
+    pub(super) now: Now,
     pub(super) max_age: Option<Duration>,
     pub(super) expiry: Option<f64>,
     pub(super) etag: Option<Bytes>,
+}
+
+/// The time a call read from its clock, if it has: a `Cell<Option<f64>>` that is `Sync`, so that
+/// an async call can hold its `&Call` across await points. Relaxed loads and stores compile to
+/// the same plain moves as the `Cell`'s.
+pub(super) struct Now(AtomicU64);
+
+impl Now {
+    /// Bits no clock reading has: a NaN with every bit set, which only a clock that returns
+    /// that very NaN would repeat (and then the clock is merely read again).
+    const UNSET: u64 = u64::MAX;
+
+    pub(super) const fn unset() -> Self {
+        Now(AtomicU64::new(Self::UNSET))
+    }
+
+    #[inline(always)]
+    fn get(&self) -> Option<f64> {
+        match self.0.load(Ordering::Relaxed) {
+            Self::UNSET => None,
+            bits => Some(f64::from_bits(bits)),
+        }
+    }
+
+    #[inline(always)]
+    fn set(&self, now: Option<f64>) {
+        self.0
+            .store(now.map_or(Self::UNSET, f64::to_bits), Ordering::Relaxed);
+    }
 }
 
 impl Call<'_> {
@@ -187,7 +216,7 @@ impl Memoizer {
             cfg,
             key: cfg.full_key(key),
             clock: &*self.inner.clock,
-            now: Cell::new(None),
+            now: Now::unset(),
             max_age: cfg.max_age.map(Dynamic::resolve),
             expiry: cfg.expiry.map(Dynamic::resolve),
             etag: cfg.etag.map(EtagSource::resolve).transpose()?,

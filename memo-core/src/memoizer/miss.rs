@@ -162,21 +162,8 @@ impl Memoizer {
         }
         bump(&self.inner.counters.mine().computations);
         let value = f().map_err(Fail::Func)?;
-        let created = self.inner.clock.now();
-        let by_age = call.max_age.map(|age| created + age.as_secs_f64());
-        let expiry = [call.expiry, by_age].into_iter().flatten().reduce(f64::min);
-        let record = match value::encode(&value) {
-            Ok(bytes) => Record {
-                created,
-                expiry,
-                etag: call.etag.clone(),
-                value: bytes.into(),
-            },
-            Err(e) => {
-                let error = Error::Codec(format!("value of {:?}: {e}", call.key));
-                self.fault(call, "encoding a value", error)?;
-                return Ok(value);
-            }
+        let Some(record) = self.record_of(call, &value)? else {
+            return Ok(value);
         };
         let written = guard(&**call.cfg.store, "write", || {
             call.cfg.store.set(&call.key, record.clone())
@@ -207,11 +194,17 @@ impl Memoizer {
         };
         let timeout = call.cfg.timeout();
         let acquired = guard(&**store, "acquiring the lock", || lock.acquire(timeout));
+        Ok(self.lock_acquired(call, acquired)?.then(|| LockGuard {
+            lock,
+            store: store.clone(),
+        }))
+    }
+
+    /// Whether the lock is held after an attempt to acquire it: a timeout or a fault is counted,
+    /// and computes anyway unless strict.
+    pub(super) fn lock_acquired(&self, call: &Call<'_>, acquired: Result<bool>) -> Result<bool> {
         match acquired {
-            Ok(true) => Ok(Some(LockGuard {
-                lock,
-                store: store.clone(),
-            })),
+            Ok(true) => Ok(true),
             Ok(false) => {
                 bump(&self.inner.counters.mine().lock_timeouts);
                 tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout(),
@@ -222,10 +215,36 @@ impl Memoizer {
                         timeout: call.cfg.timeout(),
                     })
                 } else {
-                    Ok(None)
+                    Ok(false)
                 }
             }
-            Err(error) => self.fault(call, "acquiring the lock", error).map(|()| None),
+            Err(error) => self
+                .fault(call, "acquiring the lock", error)
+                .map(|()| false),
+        }
+    }
+
+    /// The record of a computed `value`, timed now; `None` when the value does not encode
+    /// (a counted fault: the value is returned, not stored).
+    pub(super) fn record_of<T: Serialize + 'static>(
+        &self,
+        call: &Call<'_>,
+        value: &T,
+    ) -> Result<Option<Record>> {
+        let created = self.inner.clock.now();
+        let by_age = call.max_age.map(|age| created + age.as_secs_f64());
+        let expiry = [call.expiry, by_age].into_iter().flatten().reduce(f64::min);
+        match value::encode(value) {
+            Ok(bytes) => Ok(Some(Record {
+                created,
+                expiry,
+                etag: call.etag.clone(),
+                value: bytes.into(),
+            })),
+            Err(e) => {
+                let error = Error::Codec(format!("value of {:?}: {e}", call.key));
+                self.fault(call, "encoding a value", error).map(|()| None)
+            }
         }
     }
 }

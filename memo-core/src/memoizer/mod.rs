@@ -1,12 +1,16 @@
 //! The Memoizer, one concern a file: [`call`] resolves a call's options, [`regions`] keeps the
 //! named regions, [`read`] is the one read path, [`miss`] runs single-flight, locks and the
-//! computation, [`lookup`] and [`inspect`] are the public calls, [`stats`] counts.
+//! computation, [`lookup`] and [`inspect`] are the public calls, [`stats`] counts;
+//! [`lookup_async`] and [`miss_async`] are the async calls over the same parts.
 
 mod builder;
 mod call;
 mod inspect;
+mod inspect_async;
 mod lookup;
+mod lookup_async;
 mod miss;
+mod miss_async;
 mod read;
 mod regions;
 mod stats;

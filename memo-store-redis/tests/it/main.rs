@@ -1,6 +1,7 @@
 //! Integration tests of `memo-store-redis` against a real `redis-server` (see the README's
 //! Tests section): `MEMO_REDIS_URL` names it; without it the tests skip, or fail under `CI=true`.
 
+mod aio;
 mod deadline;
 mod faults;
 mod hostile;

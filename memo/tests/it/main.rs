@@ -1,5 +1,6 @@
 //! The `#[memoize]` decorator and the `memo` facade, end to end over real stores.
 
+mod async_fn;
 mod borrowed;
 mod decorator;
 mod helpers;

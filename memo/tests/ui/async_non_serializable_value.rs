@@ -5,9 +5,12 @@ use memo::{Memoizer, memoize};
 
 static MEMO: LazyLock<Memoizer> = LazyLock::new(|| Memoizer::new(MemStore::new()));
 
+struct Connection;
+
 #[memoize(MEMO)]
-async fn fetch(url: String) -> String {
-    url
+async fn connect(url: String) -> Connection {
+    let _ = url;
+    Connection
 }
 
 fn main() {}
