@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
@@ -274,88 +275,55 @@ impl Capabilities {
     }
 }
 
-/// Forwards every method, defaults included, so that a store's own `read`, `ttl` or `lock` is
-/// never hidden behind its pointer (the lint makes a new trait method a compile error here).
-#[deny(clippy::missing_trait_methods)]
-impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    fn get(&self, key: &str) -> Result<Option<Record>> {
-        (**self).get(key)
-    }
-    fn set(&self, key: &str, record: Record) -> Result<()> {
-        (**self).set(key, record)
-    }
-    fn delete(&self, key: &str) -> Result<bool> {
-        (**self).delete(key)
-    }
-    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
-        (**self).read(key, visit)
-    }
-    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
-        (**self).ttl(key)
-    }
-    fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
-        (**self).lock(key)
-    }
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
-        (**self).scan(prefix)
-    }
-    fn purge_expired(&self, now: f64) -> Result<u64> {
-        (**self).purge_expired(now)
-    }
-    fn flush(&self) -> Result<()> {
-        (**self).flush()
-    }
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn as_async(&self) -> Option<&dyn AsyncStore> {
-        (**self).as_async()
-    }
+/// `Store` for a pointer to a store, forwarding every method, defaults included, so that a
+/// store's own `read`, `ttl` or `lock` is never hidden behind its pointer (the lint makes a new
+/// trait method a compile error here).
+macro_rules! forward_store {
+    ($pointer:ident) => {
+        #[deny(clippy::missing_trait_methods)]
+        impl<S: Store + ?Sized> Store for $pointer<S> {
+            fn get(&self, key: &str) -> Result<Option<Record>> {
+                (**self).get(key)
+            }
+            fn set(&self, key: &str, record: Record) -> Result<()> {
+                (**self).set(key, record)
+            }
+            fn delete(&self, key: &str) -> Result<bool> {
+                (**self).delete(key)
+            }
+            fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
+                (**self).read(key, visit)
+            }
+            fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+                (**self).ttl(key)
+            }
+            fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+                (**self).lock(key)
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            fn scan(&self, prefix: &str) -> Result<Vec<String>> {
+                (**self).scan(prefix)
+            }
+            fn purge_expired(&self, now: f64) -> Result<u64> {
+                (**self).purge_expired(now)
+            }
+            fn flush(&self) -> Result<()> {
+                (**self).flush()
+            }
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
+            fn as_async(&self) -> Option<&dyn AsyncStore> {
+                (**self).as_async()
+            }
+        }
+    };
 }
 
-/// Forwards every method, defaults included, like the `Arc` impl.
-#[deny(clippy::missing_trait_methods)]
-impl<S: Store + ?Sized> Store for Box<S> {
-    fn get(&self, key: &str) -> Result<Option<Record>> {
-        (**self).get(key)
-    }
-    fn set(&self, key: &str, record: Record) -> Result<()> {
-        (**self).set(key, record)
-    }
-    fn delete(&self, key: &str) -> Result<bool> {
-        (**self).delete(key)
-    }
-    fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
-        (**self).read(key, visit)
-    }
-    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
-        (**self).ttl(key)
-    }
-    fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
-        (**self).lock(key)
-    }
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    fn scan(&self, prefix: &str) -> Result<Vec<String>> {
-        (**self).scan(prefix)
-    }
-    fn purge_expired(&self, now: f64) -> Result<u64> {
-        (**self).purge_expired(now)
-    }
-    fn flush(&self) -> Result<()> {
-        (**self).flush()
-    }
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn as_async(&self) -> Option<&dyn AsyncStore> {
-        (**self).as_async()
-    }
-}
+forward_store!(Arc);
+forward_store!(Box);
 
 /// A lock on one key, usually shared by processes (a Redis lock, a file lock).
 ///
