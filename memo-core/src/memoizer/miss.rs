@@ -165,9 +165,7 @@ impl Memoizer {
         let Some(record) = self.record_of(call, &value)? else {
             return Ok(value);
         };
-        let written = guard(&**call.cfg.store, "write", || {
-            call.cfg.store.set(&call.key, record.clone())
-        });
+        let written = call.store("write", |store| store.set(&call.key, record.clone()));
         drop(held);
         if let Some(leader) = leader {
             leader.finish(record);
@@ -179,8 +177,7 @@ impl Memoizer {
     }
 
     pub(super) fn take_lock(&self, call: &Call<'_>) -> Result<Option<LockGuard>> {
-        let store = call.cfg.store;
-        let lock = guard(&**store, "acquiring the lock", || {
+        let lock = call.store("acquiring the lock", |store| {
             Ok(match call.cfg.lock() {
                 Setting::Value(provider) => Some(provider.lock(&call.key)),
                 Setting::Unset => store.lock(&call.key),
@@ -193,10 +190,10 @@ impl Memoizer {
             Err(error) => return self.fault(call, "acquiring the lock", error).map(|()| None),
         };
         let timeout = call.cfg.timeout();
-        let acquired = guard(&**store, "acquiring the lock", || lock.acquire(timeout));
+        let acquired = call.store("acquiring the lock", |_| lock.acquire(timeout));
         Ok(self.lock_acquired(call, acquired)?.then(|| LockGuard {
             lock,
-            store: store.clone(),
+            store: call.cfg.store.clone(),
         }))
     }
 
