@@ -112,10 +112,16 @@ pub(crate) fn open_redb(file: &Path) -> Result<RedbStore, Fail> {
     let start = Instant::now();
     let mut pause = Duration::from_micros(500);
     loop {
+        // Opens take turns: a process that finds the file half-written by another's first
+        // open would call it foreign (or damaged, and move it aside). redb lets one process at
+        // a time hold the file anyway.
+        let turn = FileLock::acquire_named(file, "open")
+            .map_err(|e| Fail::Down(format!("cannot lock {}: {e}", lock_dir(file).display())))?;
         let opened = RedbStore::builder(file)
             .require_file(true)
             .durability(Durability::Immediate)
             .build();
+        drop(turn);
         match opened {
             Ok(store) => return Ok(store),
             Err(memo::Error::Config(m)) => return Err(Fail::Config(m)),
@@ -148,12 +154,15 @@ pub(crate) struct FileLock(#[expect(dead_code, reason = "held for its lock")] Fi
 impl FileLock {
     /// Waits for the lock of `key` beside `file`.
     pub(crate) fn acquire(file: &Path, key: &str) -> io::Result<Self> {
+        let name = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()));
+        Self::acquire_named(file, &name)
+    }
+
+    /// Waits for the lock file `name` beside `file`.
+    pub(crate) fn acquire_named(file: &Path, name: &str) -> io::Result<Self> {
         let dir = lock_dir(file);
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!(
-            "{:016x}",
-            xxhash_rust::xxh3::xxh3_64(key.as_bytes())
-        ));
+        let path = dir.join(name);
         loop {
             let lock = OpenOptions::new()
                 .create(true)
