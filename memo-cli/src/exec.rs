@@ -330,7 +330,7 @@ fn run(argv: &[OsString], tee: bool) -> io::Result<Captured> {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(Captured {
         version: VERSION,
-        chunks: chunks.into_inner().unwrap_or_else(|e| e.into_inner()),
+        chunks: chunks.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner),
         code,
         millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
@@ -346,7 +346,7 @@ fn pump(mut pipe: impl Read, stream: Stream, chunks: &Mutex<Vec<Chunk>>, tee: bo
             Err(_) => return,
         };
         let bytes = &buf[..n];
-        let mut chunks = chunks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut chunks = chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Written while holding the list, so the terminal sees the order the record keeps.
         if tee {
             let _ = match stream {

@@ -79,7 +79,7 @@ impl Progress {
 
     fn tick(&mut self) {
         self.done += 1;
-        if self.total < 1000 || self.done % 100 != 0 || !io::stderr().is_terminal() {
+        if self.total < 1000 || !self.done.is_multiple_of(100) || !io::stderr().is_terminal() {
             return;
         }
         let width = 30;

@@ -14,6 +14,9 @@ use crate::fail::Fail;
 /// A quoted command line longer than this is cut, and the hash keeps the key unique.
 const READABLE_MAX: usize = 200;
 
+/// Seconds and nanoseconds since the epoch.
+type Modtime = (u64, u32);
+
 /// Everything the key depends on beyond the scope; hashed as postcard, which is positional and
 /// stable, so the same inputs give the same hash in every version of memo that keeps this
 /// struct.
@@ -22,7 +25,7 @@ struct Parts<'a> {
     argv: Vec<&'a [u8]>,
     cwd: Option<Vec<u8>>,
     env: Vec<(&'a [u8], Option<Vec<u8>>)>,
-    modtimes: Vec<(&'a [u8], Option<(u64, u32)>)>,
+    modtimes: Vec<(&'a [u8], Option<Modtime>)>,
 }
 
 /// The key of this invocation.
@@ -86,7 +89,7 @@ pub(crate) fn exec_key(args: &ExecArgs) -> Result<String, Fail> {
 }
 
 /// A file's modification time, `None` when it cannot be read (a missing file is a state too).
-fn modtime(file: &PathBuf) -> Option<(u64, u32)> {
+fn modtime(file: &PathBuf) -> Option<Modtime> {
     let time = std::fs::metadata(file).and_then(|m| m.modified()).ok()?;
     let since = time.duration_since(UNIX_EPOCH).ok()?;
     Some((since.as_secs(), since.subsec_nanos()))

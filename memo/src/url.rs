@@ -2,18 +2,18 @@
 //!
 //! | URL | Store | Feature |
 //! |---|---|---|
-//! | `redb:///abs/path/cache.redb` | [`RedbStore`](crate::redb::RedbStore) in that file | `redb` (default) |
+//! | `redb:///abs/path/cache.redb` | `RedbStore` in that file | `redb` (default) |
 //! | `redb:` or `redb://` | the default file: `$XDG_CACHE_HOME/memo/cache.redb`, else `$HOME/.cache/memo/cache.redb` | `redb` |
-//! | `redis://[:pass@]host[:port][/db][?prefix=P]`, `rediss://…` | [`RedisStore`](crate::redis::RedisStore), keys under `P` (default `memo:`) | `redis` |
-//! | `mem:` | [`MemStore`](crate::mem::MemStore) | `mem` (default) |
-//! | `lru:?capacity=N` | [`LruStore`](crate::mem::LruStore) of `N` records | `mem` |
-//! | `moka:?max_bytes=N` | [`MokaStore`](crate::mem::MokaStore) of `N` bytes | `mem` |
-//! | `rocks:///abs/path/dir` | [`RocksStore`](crate::rocks::RocksStore) in that directory | `rocks` |
+//! | `redis://[:pass@]host[:port][/db][?prefix=P]`, `rediss://…` | `RedisStore`, keys under `P` (default `memo:`) | `redis` |
+//! | `mem:` | `MemStore` | `mem` (default) |
+//! | `lru:?capacity=N` | `LruStore` of `N` records | `mem` |
+//! | `moka:?max_bytes=N` | `MokaStore` of `N` bytes | `mem` |
+//! | `rocks:///abs/path/dir` | `RocksStore` in that directory | `rocks` |
 //!
 //! A path may use `%XX` escapes (`%20` for a space). Parsing never needs a feature, so a
 //! program can read and print any URL; opening a store whose feature is off is an
 //! [`Error::Config`] that names the feature. A tiered store has no URL: build a
-//! [`TieredStore`](https://docs.rs/memo-store-tiered) from two opened stores.
+//! `memo::tiered::TieredStore` (feature `tiered`) from two opened stores.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ pub enum StoreUrl {
         /// How many bytes of records it keeps.
         max_bytes: u64,
     },
-    /// A RocksDB directory.
+    /// A directory of the `rocksdb` engine.
     Rocks {
         /// The directory, absolute.
         path: PathBuf,
@@ -185,6 +185,10 @@ impl StoreUrl {
         }
     }
 
+    #[cfg_attr(
+        all(feature = "redb", feature = "redis", feature = "mem", feature = "rocks"),
+        expect(dead_code, reason = "every store's feature is on")
+    )]
     fn feature_off(&self, feature: &str) -> Error {
         Error::Config(format!(
             "store URL {:?}: the {} store needs memo's cargo feature `{feature}`, which this \
@@ -384,9 +388,7 @@ impl FromStr for StoreUrl {
                     max_bytes: number(&params, "max_bytes")?,
                 })
             }
-            other => Err(bad(&format!(
-                "unknown scheme {other:?}; known: {SCHEMES}"
-            ))),
+            other => Err(bad(&format!("unknown scheme {other:?}; known: {SCHEMES}"))),
         }
     }
 }
@@ -492,7 +494,10 @@ mod tests {
         );
         for bad in ["redb://relative/x.redb", "redb:x.redb", "redb:///x?table=t"] {
             let err = bad.parse::<StoreUrl>().unwrap_err();
-            assert!(matches!(err, Error::Config(ref m) if m.contains(bad)), "{bad}: {err}");
+            assert!(
+                matches!(err, Error::Config(ref m) if m.contains(bad)),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -520,7 +525,12 @@ mod tests {
     #[test]
     fn bounded_memory_stores_need_a_positive_bound() {
         assert_eq!(parse("lru:?capacity=3"), StoreUrl::Lru { capacity: 3 });
-        for bad in ["lru:", "lru:?capacity=0", "moka:?max_bytes=x", "lru:?size=3"] {
+        for bad in [
+            "lru:",
+            "lru:?capacity=0",
+            "moka:?max_bytes=x",
+            "lru:?size=3",
+        ] {
             assert!(bad.parse::<StoreUrl>().is_err(), "{bad}");
         }
     }
