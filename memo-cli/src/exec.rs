@@ -3,13 +3,14 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memo::url::StoreUrl;
-use memo::{Lock, Record, Store};
+use memo::{Lock, Record};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::ExecArgs;
@@ -107,58 +108,80 @@ pub(crate) fn exec(url: Option<&str>, args: &ExecArgs) -> i32 {
             return MEMO_FAILED;
         }
     };
-    let mut handle = match store::open(&url, true) {
-        Ok(handle) => Some(handle),
-        Err(Fail::Down(why)) => {
-            warn(&why);
-            None
-        }
-        Err(e) => {
-            eprintln!("memo: {e}");
-            return MEMO_FAILED;
-        }
-    };
     let fresh_for = if args.refresh { args.stale } else { None };
-    if !args.force
-        && let Some(found) = lookup(handle.as_ref(), &key, now(), fresh_for)
-    {
-        drop(handle);
-        return if args.refresh {
+    let finish = |found: &(f64, Captured)| {
+        if args.refresh {
             0
         } else {
-            serve(&found, &url, args)
-        };
-    }
-
-    // A miss: take the key's lock, look again (another process may have just run it), run.
+            serve(found, &url, args)
+        }
+    };
+    let mut handle;
     let mut redb_file = None;
     let mut file_lock = None;
     let mut store_lock: Option<Box<dyn Lock>> = None;
-    match handle.take() {
-        Some(Handle::Redb(db)) => {
-            let file = db.path().map(ToOwned::to_owned);
-            // redb lets one process hold the file: close it while waiting and running.
-            drop(db);
-            if let Some(file) = file {
-                match FileLock::acquire(&file, &key) {
-                    Ok(lock) => file_lock = Some(lock),
-                    Err(e) => warn(&format!("cannot lock {}: {e}", file.display())),
-                }
-                handle = reopen(&file);
-                redb_file = Some(file);
+    if let StoreUrl::Redb { path } = &url {
+        let file = match store::redb_file(&url, path.is_none()) {
+            Ok(file) => file,
+            Err(e) => {
+                eprintln!("memo: {e}");
+                return MEMO_FAILED;
+            }
+        };
+        // A hit reads the file read-only: no write and no fsync, where opening it as a store
+        // marks it open and commits.
+        if !args.force
+            && let Some(found) = peek(&file, &key, fresh_for)
+        {
+            return finish(&found);
+        }
+        // A miss (or a file busy or unclean just now): redb lets one process hold the file, so
+        // wait for the key's lock with the file closed, then open it and look again.
+        match FileLock::acquire(&file, &key) {
+            Ok(lock) => file_lock = Some(lock),
+            Err(e) => warn(&format!("cannot lock {}: {e}", file.display())),
+        }
+        handle = match store::open_redb(&file) {
+            Ok(db) => Some(Handle::Redb(db)),
+            Err(Fail::Down(why)) => {
+                warn(&why);
+                None
+            }
+            Err(e) => {
+                eprintln!("memo: {e}");
+                return MEMO_FAILED;
+            }
+        };
+        redb_file = Some(file);
+    } else {
+        handle = match store::open(&url, true) {
+            Ok(handle) => Some(handle),
+            Err(Fail::Down(why)) => {
+                warn(&why);
+                None
+            }
+            Err(e) => {
+                eprintln!("memo: {e}");
+                return MEMO_FAILED;
+            }
+        };
+        if !args.force
+            && let Some(found) = lookup(handle.as_ref(), &key, now(), fresh_for)
+        {
+            drop(handle);
+            return finish(&found);
+        }
+        // A miss: take the store's lock on the key (Redis's is shared by every machine on the
+        // server), then look again: another process may have just run the command.
+        if let Some(any) = handle.as_ref().map(Handle::store)
+            && let Some(lock) = any.lock(&key)
+        {
+            match lock.acquire(REDIS_LEASE) {
+                Ok(true) => store_lock = Some(lock),
+                Ok(false) => {}
+                Err(e) => warn(&error_chain(&e)),
             }
         }
-        Some(Handle::Any(any)) => {
-            if let Some(lock) = any.lock(&key) {
-                match lock.acquire(REDIS_LEASE) {
-                    Ok(true) => store_lock = Some(lock),
-                    Ok(false) => {}
-                    Err(e) => warn(&error_chain(&e)),
-                }
-            }
-            handle = Some(Handle::Any(any));
-        }
-        None => {}
     }
     if !args.force
         && let Some(found) = lookup(handle.as_ref(), &key, now(), fresh_for)
@@ -166,11 +189,7 @@ pub(crate) fn exec(url: Option<&str>, args: &ExecArgs) -> i32 {
         drop(handle);
         release(store_lock.as_deref());
         drop(file_lock);
-        return if args.refresh {
-            0
-        } else {
-            serve(&found, &url, args)
-        };
+        return finish(&found);
     }
     if redb_file.is_some() {
         handle = None;
@@ -213,7 +232,7 @@ pub(crate) fn exec(url: Option<&str>, args: &ExecArgs) -> i32 {
 }
 
 /// A redb file opened again; `None` (after a warning) when it cannot be.
-fn reopen(file: &std::path::Path) -> Option<Handle> {
+fn reopen(file: &Path) -> Option<Handle> {
     match store::open_redb(file) {
         Ok(db) => Some(Handle::Redb(db)),
         Err(e) => {
@@ -239,13 +258,23 @@ fn lookup(
     now: f64,
     fresh_for: Option<Duration>,
 ) -> Option<(f64, Captured)> {
-    let record = match handle?.store().get(key) {
-        Ok(record) => record?,
+    match handle?.store().get(key) {
+        Ok(record) => usable(record?, now, fresh_for),
         Err(e) => {
             warn(&error_chain(&e));
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// [`lookup`] over a redb file opened read-only; `None` also when the file cannot be opened
+/// so (missing, busy, not closed cleanly), which the miss path then handles with a full open.
+fn peek(file: &Path, key: &str, fresh_for: Option<Duration>) -> Option<(f64, Captured)> {
+    let record = memo::redb::peek_file(file, "memo", key).ok()??;
+    usable(record, now(), fresh_for)
+}
+
+fn usable(record: Record, now: f64, fresh_for: Option<Duration>) -> Option<(f64, Captured)> {
     if record.is_expired(now) {
         return None;
     }
@@ -330,7 +359,9 @@ fn run(argv: &[OsString], tee: bool) -> io::Result<Captured> {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(Captured {
         version: VERSION,
-        chunks: chunks.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner),
+        chunks: chunks
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
         code,
         millis: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
@@ -346,7 +377,9 @@ fn pump(mut pipe: impl Read, stream: Stream, chunks: &Mutex<Vec<Chunk>>, tee: bo
             Err(_) => return,
         };
         let bytes = &buf[..n];
-        let mut chunks = chunks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut chunks = chunks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Written while holding the list, so the terminal sees the order the record keeps.
         if tee {
             let _ = match stream {
