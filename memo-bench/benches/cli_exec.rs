@@ -52,7 +52,9 @@ fn hits(c: &mut Criterion) {
     let memo = memo_bin();
     let memo_exec = || {
         let mut command = Command::new(&memo);
-        command.env("MEMO_STORE", &store).args(["exec", "--", "true"]);
+        command
+            .env("MEMO_STORE", &store)
+            .args(["exec", "--", "true"]);
         command
     };
     // The first run is the miss that fills the cache; every measured run is a hit.

@@ -186,7 +186,12 @@ impl StoreUrl {
     }
 
     #[cfg_attr(
-        all(feature = "redb", feature = "redis", feature = "mem", feature = "rocks"),
+        all(
+            feature = "redb",
+            feature = "redis",
+            feature = "mem",
+            feature = "rocks"
+        ),
         expect(dead_code, reason = "every store's feature is on")
     )]
     fn feature_off(&self, feature: &str) -> Error {
