@@ -131,26 +131,40 @@ pub(crate) fn exec(url: Option<&str>, args: &ExecArgs) -> i32 {
         // A hit reads the file read-only: no write and no fsync, where opening it as a store
         // marks it open and commits.
         if !args.force
-            && let Some(found) = peek(&file, &key, fresh_for)
+            && let Ok(Some(found)) = peek(&file, &key, fresh_for)
         {
             return finish(&found);
         }
         // A miss (or a file busy or unclean just now): redb lets one process hold the file, so
-        // wait for the key's lock with the file closed, then open it and look again.
+        // wait for the key's lock with the file closed, then look again, read-only when the
+        // file allows, else through a full open (which creates a missing file and repairs an
+        // unclean one).
         match FileLock::acquire(&file, &key) {
             Ok(lock) => file_lock = Some(lock),
             Err(e) => warn(&format!("cannot lock {}: {e}", file.display())),
         }
-        handle = match store::open_redb(&file) {
-            Ok(db) => Some(Handle::Redb(db)),
-            Err(Fail::Down(why)) => {
-                warn(&why);
-                None
+        let again = if args.force {
+            Ok(None)
+        } else {
+            peek(&file, &key, fresh_for)
+        };
+        handle = match again {
+            Ok(Some(found)) => {
+                drop(file_lock);
+                return finish(&found);
             }
-            Err(e) => {
-                eprintln!("memo: {e}");
-                return MEMO_FAILED;
-            }
+            Ok(None) => None,
+            Err(_) => match store::open_redb(&file) {
+                Ok(db) => Some(Handle::Redb(db)),
+                Err(Fail::Down(why)) => {
+                    warn(&why);
+                    None
+                }
+                Err(e) => {
+                    eprintln!("memo: {e}");
+                    return MEMO_FAILED;
+                }
+            },
         };
         redb_file = Some(file);
     } else {
@@ -267,11 +281,14 @@ fn lookup(
     }
 }
 
-/// [`lookup`] over a redb file opened read-only; `None` also when the file cannot be opened
-/// so (missing, busy, not closed cleanly), which the miss path then handles with a full open.
-fn peek(file: &Path, key: &str, fresh_for: Option<Duration>) -> Option<(f64, Captured)> {
-    let record = memo::redb::peek_file(file, "memo", key).ok()??;
-    usable(record, now(), fresh_for)
+/// [`lookup`] over a redb file opened read-only; an error when the file cannot be opened so
+/// (missing, busy, not closed cleanly), for the caller to open it as a store instead.
+fn peek(
+    file: &Path,
+    key: &str,
+    fresh_for: Option<Duration>,
+) -> memo::Result<Option<(f64, Captured)>> {
+    Ok(memo::redb::peek_file(file, "memo", key)?.and_then(|r| usable(r, now(), fresh_for)))
 }
 
 fn usable(record: Record, now: f64, fresh_for: Option<Duration>) -> Option<(f64, Captured)> {

@@ -290,3 +290,17 @@ fn an_unreachable_redis_runs_the_command_uncached() {
     let ls = sb.memo(&["ls"]).env("MEMO_STORE", &down).output().unwrap();
     assert_eq!(code(&ls), 4);
 }
+
+#[test]
+fn a_hit_over_redb_reads_the_file_without_writing_it() {
+    let sb = Sandbox::redb();
+    let args = ["exec", "--", "sh", "-c", "echo run >> runs; echo hi"];
+    assert_eq!(stdout(&sb.run(&args)), "hi\n");
+    let file = sb.path("cache.redb");
+    let before = std::fs::read(&file).unwrap();
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    assert_eq!(stdout(&sb.run(&args)), "hi\n");
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), modified);
+    assert!(std::fs::read(&file).unwrap() == before, "the hit wrote to the file");
+    assert_eq!(sb.count("runs"), 1);
+}
