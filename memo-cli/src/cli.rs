@@ -16,7 +16,8 @@ Exit codes:
   4    store unreachable or failing (a busy redb file, Redis down, an I/O error)
   5    the store cannot do this (compact over Redis, ls over a store without scan)
   exec returns the command's own exit status (a signal death as 128+signal), or:
-  125  memo itself failed before running the command (bad store URL, not a memo cache)
+  125  memo itself failed before running the command (bad store URL, not a memo cache,
+       a scope with :)
   126  the command was found but could not be executed
   127  the command was not found
 
@@ -31,7 +32,13 @@ Stores (--store URL or MEMO_STORE):
 #[command(name = "memo", version, after_long_help = EXIT_CODES)]
 pub(crate) struct Cli {
     /// The store, as a URL (see below); default: the redb file in the user's cache directory.
-    #[arg(long, global = true, env = "MEMO_STORE", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "MEMO_STORE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub(crate) store: Option<String>,
 
     /// Print JSON instead of text (ls, show, rm, purge, stats, compact).
@@ -47,6 +54,14 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run a command, or replay its cached stdout, stderr and exit status.
     Exec(ExecArgs),
+    /// Look inside the store.
+    #[command(flatten)]
+    Inspect(Inspect),
+}
+
+/// The commands that look inside a store.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Inspect {
     /// List records: key, age, time left, size, whether an etag is set.
     Ls {
         /// Only keys that start with this.

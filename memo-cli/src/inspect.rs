@@ -8,24 +8,23 @@ use memo::url::StoreUrl;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::Command;
+use crate::cli::Inspect;
 use crate::exec::{Captured, Stream, now};
 use crate::fail::Fail;
 use crate::output::{hex, print_json, size, span, when};
 use crate::store::{self, Handle};
 
 /// Runs an inspection command.
-pub(crate) fn run(command: &Command, url: Option<&str>, json: bool) -> Result<(), Fail> {
+pub(crate) fn run(command: &Inspect, url: Option<&str>, json: bool) -> Result<(), Fail> {
     let url = store::parse(url)?;
     let handle = store::open(&url, false)?;
     match command {
-        Command::Ls { prefix } => ls(&handle, prefix.as_deref().unwrap_or(""), json),
-        Command::Show { key } => show(&handle, key, json),
-        Command::Rm { key, prefix } => rm(&handle, key.as_deref(), prefix.as_deref(), json),
-        Command::Purge => purge(&handle, &url, json),
-        Command::Stats => stats(&handle, json),
-        Command::Compact => compact(&handle, &url, json),
-        Command::Exec(_) => unreachable!("exec is not an inspection"),
+        Inspect::Ls { prefix } => ls(&handle, prefix.as_deref().unwrap_or(""), json),
+        Inspect::Show { key } => show(&handle, key, json),
+        Inspect::Rm { key, prefix } => rm(&handle, key.as_deref(), prefix.as_deref(), json),
+        Inspect::Purge => purge(&handle, &url, json),
+        Inspect::Stats => stats(&handle, json),
+        Inspect::Compact => compact(&handle, &url, json),
     }
 }
 

@@ -16,13 +16,15 @@ fn main() {
     let cli = cli::Cli::parse();
     let code = match &cli.command {
         cli::Command::Exec(args) => exec::exec(cli.store.as_deref(), args),
-        command => match inspect::run(command, cli.store.as_deref(), cli.json) {
-            Ok(()) => 0,
-            Err(fail) => {
-                eprintln!("memo: {fail}");
-                fail.code()
+        cli::Command::Inspect(command) => {
+            match inspect::run(command, cli.store.as_deref(), cli.json) {
+                Ok(()) => 0,
+                Err(fail) => {
+                    eprintln!("memo: {fail}");
+                    fail.code()
+                }
             }
-        },
+        }
     };
     std::process::exit(code);
 }

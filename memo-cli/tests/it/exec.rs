@@ -300,7 +300,13 @@ fn a_hit_over_redb_reads_the_file_without_writing_it() {
     let before = std::fs::read(&file).unwrap();
     let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
     assert_eq!(stdout(&sb.run(&args)), "hi\n");
-    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), modified);
-    assert!(std::fs::read(&file).unwrap() == before, "the hit wrote to the file");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        modified
+    );
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "the hit wrote to the file"
+    );
     assert_eq!(sb.count("runs"), 1);
 }
