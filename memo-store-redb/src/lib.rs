@@ -4,9 +4,11 @@ mod builder;
 mod error;
 mod journal;
 mod open;
+mod peek;
 mod queue;
 mod store;
 mod tables;
 
 pub use builder::{Durability, RedbStoreBuilder};
+pub use peek::peek_file;
 pub use store::{RedbStats, RedbStore};

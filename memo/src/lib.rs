@@ -56,6 +56,7 @@ pub mod rocks {
 }
 
 pub mod arg;
+pub mod url;
 
 #[doc(hidden)]
 pub mod __private;
