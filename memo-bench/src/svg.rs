@@ -198,6 +198,8 @@ fn tick_label(v: f64) -> String {
         "0".to_owned()
     } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
         format!("{v:.0e}")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
     } else {
         crate::markdown::significant(v)
     }
