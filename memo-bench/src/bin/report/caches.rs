@@ -233,7 +233,7 @@ impl Cache for Quick {
 }
 
 /// Raw redb: a read transaction per get; a miss puts in a write transaction of its own with
-/// `Durability::None` (RedbStore's default, journaled, is durable within a second; `None` is
+/// `Durability::None` (`RedbStore`'s default, journaled, is durable within a second; `None` is
 /// the cheapest raw commit, `Immediate` an fsync per write).
 pub(crate) struct RawRedb {
     db: redb::Database,
@@ -424,7 +424,7 @@ pub(crate) struct Setup<'a> {
     pub(crate) redis: Option<&'a str>,
     /// A prefix unique to this run (and workload), for Redis keys.
     pub(crate) prefix: String,
-    /// Entries a bounded store holds (LRU, quick_cache, cached's sized cache, raw moka).
+    /// Entries a bounded store holds (LRU, `quick_cache`, `cached`'s LRU, raw moka).
     pub(crate) entries: usize,
     /// Bytes `MokaStore` holds.
     pub(crate) moka_bytes: u64,
@@ -470,7 +470,12 @@ pub(crate) fn subjects(s: &Setup<'_>) -> Vec<Subject> {
             ],
         });
     }
-    let path = |name: &str| s.dir.join(format!("{}-{name}", s.prefix.replace(':', "-")));
+    let stem: String = s
+        .prefix
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let path = |name: &str| s.dir.join(format!("{stem}-{name}"));
     out.push(Subject {
         store: "RedbStore",
         memo: Box::new(Memo::new(

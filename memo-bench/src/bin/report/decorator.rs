@@ -12,6 +12,9 @@ use crate::measure::{Measured, Op, Plan, compare};
 
 const KEYS: usize = 1_024;
 
+/// The decorated function, whichever crate memoizes it.
+type Payload = fn(String) -> Vec<u8>;
+
 static MEMO: LazyLock<Memoizer> = LazyLock::new(|| Memoizer::new(MemStore::new()));
 
 fn compute(name: &str) -> Vec<u8> {
@@ -37,7 +40,7 @@ fn concurrent_payload(name: String) -> Vec<u8> {
 /// Per thread count: memo's row and each peer's, names first.
 pub(crate) fn run(plan: &Plan) -> Vec<(usize, Vec<(&'static str, Measured)>)> {
     let names: Vec<String> = (0..KEYS).map(|i| format!("user-{i:04}")).collect();
-    let variants: [(&'static str, fn(String) -> Vec<u8>); 3] = [
+    let variants: [(&'static str, Payload); 3] = [
         ("#[memoize] (MemStore)", memo_payload),
         ("cached #[cached]", cached_payload),
         ("cached #[concurrent_cached]", concurrent_payload),

@@ -20,6 +20,9 @@ use crate::caches::{REDIS_TTL_MS, redis_connection};
 pub(crate) const WORK: Duration = Duration::from_millis(50);
 const THREADS: usize = 64;
 
+/// A peer's call on a key, counting its computations in the counter.
+type PeerCall<'a> = &'a (dyn Fn(&str, &AtomicU64) + Sync);
+
 /// One stampede row: wall times of each round and computations of each round.
 #[derive(Clone, Debug)]
 pub(crate) struct Stampede {
@@ -146,7 +149,7 @@ pub(crate) fn in_process(
     let moka: moka::sync::Cache<String, Vec<u8>> = moka::sync::Cache::new(1_000);
     let quick: quick_cache::sync::Cache<String, Vec<u8>> = quick_cache::sync::Cache::new(1_000);
     let map: Mutex<HashMap<String, Vec<u8>>> = Mutex::new(HashMap::new());
-    let peers: [(&str, &(dyn Fn(&str, &AtomicU64) + Sync)); 4] = [
+    let peers: [(&str, PeerCall<'_>); 4] = [
         ("moka get_with", &|key, c| {
             moka.get_with(key.to_owned(), || work(c));
         }),

@@ -408,7 +408,7 @@ pub(crate) fn report(args: &Args, r: &Results) -> io::Result<Vec<PathBuf>> {
          bytes as they are.\n\
          - References: `MemStore` against `Mutex<HashMap>` and `cached`'s `UnboundCache` (in a \
          `Mutex`, through its `Cached` trait); `LruStore` against `lru::LruCache` in a `Mutex`, \
-         `cached`'s `SizedCache` and `quick_cache`; `MokaStore` against `moka::sync::Cache` and \
+         `cached`'s `LruCache` (its `SizedCache` before 4.0) and `quick_cache`; `MokaStore` against `moka::sync::Cache` and \
          `quick_cache` (both bounded by entries, memo's by bytes); `RedbStore` against a raw redb \
          table, a read transaction per get and a write transaction per put with \
          `Durability::None` (`RedbStore`'s default journals each write and makes it durable \
