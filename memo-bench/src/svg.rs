@@ -12,6 +12,8 @@ pub struct Series {
     pub values: Vec<Option<f64>>,
     /// Drawn dashed (a reference beside a solid memo line).
     pub dashed: bool,
+    /// Index into the palette; a store and its reference share one colour.
+    pub colour: usize,
 }
 
 /// A line chart over categories.
@@ -151,7 +153,7 @@ impl LineChart {
             escape(&self.y_label)
         );
         for (k, s) in self.series.iter().enumerate() {
-            let colour = COLOURS[k % COLOURS.len()];
+            let colour = COLOURS[s.colour % COLOURS.len()];
             let dash = if s.dashed {
                 r#" stroke-dasharray="6 4""#
             } else {
@@ -244,11 +246,13 @@ mod tests {
                     name: "MemStore & co".into(),
                     values: vec![Some(60.0), Some(400.0), Some(90_000.0)],
                     dashed: false,
+                    colour: 0,
                 },
                 Series {
                     name: "raw Mutex<HashMap>".into(),
                     values: vec![Some(35.0), None, Some(0.0)],
                     dashed: true,
+                    colour: 0,
                 },
             ],
         }

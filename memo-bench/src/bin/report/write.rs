@@ -250,7 +250,7 @@ fn charts(r: &Results) -> Vec<(&'static str, LineChart)> {
                 }
             }
         }
-        for (store, reference) in seen {
+        for (colour, (store, reference)) in seen.into_iter().enumerate() {
             let at = |memo: bool| -> Vec<Option<f64>> {
                 sizes
                     .iter()
@@ -269,11 +269,13 @@ fn charts(r: &Results) -> Vec<(&'static str, LineChart)> {
                 name: store.to_owned(),
                 values: at(true),
                 dashed: false,
+                colour,
             });
             series.push(Series {
                 name: format!("{reference} (raw)"),
                 values: at(false),
                 dashed: true,
+                colour,
             });
         }
         if !series.is_empty() {
@@ -312,7 +314,9 @@ fn charts(r: &Results) -> Vec<(&'static str, LineChart)> {
                 log_y: false,
                 series: names
                     .into_iter()
-                    .map(|(name, memo)| Series {
+                    .enumerate()
+                    .map(|(colour, (name, memo))| Series {
+                        colour,
                         name: name.to_owned(),
                         values: percents
                             .iter()
@@ -562,12 +566,16 @@ pub(crate) fn report(args: &Args, r: &Results) -> io::Result<Vec<PathBuf>> {
         for (file, chart) in &charts {
             let path = dir.join(file);
             std::fs::write(&path, chart.render())?;
+            let path = path.canonicalize().unwrap_or(path);
             let _ = writeln!(out, "![{}](bench/{file})\n", chart.title);
             written.push(path);
         }
     }
     let _ = significant;
     std::fs::write(&args.out, out)?;
-    written.insert(0, args.out.clone());
+    written.insert(
+        0,
+        args.out.canonicalize().unwrap_or_else(|_| args.out.clone()),
+    );
     Ok(written)
 }
