@@ -44,7 +44,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// memo over a store: `Memoizer::get_with`.
 pub(crate) struct Memo {
     memo: Memoizer,
-    options: Options,
+    /// Per-call options (Redis's expiry); `None` calls `Memoizer::get`, as most users do.
+    options: Option<Options>,
     /// Set for Redis, whose fill goes through a pipeline (one locked miss per key would take
     /// minutes for a million keys).
     redis: Option<(String, Arc<RedisStore>)>,
@@ -54,7 +55,7 @@ impl Memo {
     pub(crate) fn new(store: impl Store) -> Self {
         Self {
             memo: Memoizer::new(store),
-            options: Options::new(),
+            options: None,
             redis: None,
         }
     }
@@ -69,7 +70,7 @@ impl Memo {
         );
         Self {
             memo: Memoizer::new(store.clone()),
-            options: Options::new().max_age(Duration::from_millis(REDIS_TTL_MS)),
+            options: Some(Options::new().max_age(Duration::from_millis(REDIS_TTL_MS))),
             redis: Some((url.to_owned(), store)),
         }
     }
@@ -77,9 +78,11 @@ impl Memo {
 
 impl Cache for Memo {
     fn get_or_make(&self, _: usize, key: &str, make: Make<'_>) -> Vec<u8> {
-        self.memo
-            .get_with(key, &self.options, make)
-            .expect("memo's get fails open")
+        match &self.options {
+            Some(options) => self.memo.get_with(key, options, make),
+            None => self.memo.get(key, make),
+        }
+        .expect("memo's get fails open")
     }
 
     fn fill(&self, keys: &[String], value: &[u8]) {

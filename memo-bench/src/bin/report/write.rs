@@ -154,7 +154,12 @@ fn targets(r: &Results) -> Table {
                 s.name
             ),
             format!(
-                "{least}–{most} computations; wall {} ({})",
+                "{} per round; wall {} ({})",
+                if least == most {
+                    format!("{most} computation{}", if most == 1 { "" } else { "s" })
+                } else {
+                    format!("{least}–{most} computations")
+                },
                 ratio(w),
                 wall.map_or(String::new(), |w| span(&w))
             ),
@@ -407,7 +412,8 @@ pub(crate) fn report(args: &Args, r: &Results) -> io::Result<Vec<PathBuf>> {
          - **Zipf**: keys drawn by Zipf's law (s = 1.0) over {} keys, all stored first, so these \
          stores (those that hold every key) only hit; the bounded stores are in the hit-ratio \
          table instead.\n\
-         - Values of 64 B, 4 KiB and 1 MiB for hit and miss; 64 B elsewhere. Memo's values are \
+         - Values of 64 B, 4 KiB and 1 MiB for hit and miss; 64 B elsewhere. Two threads at \
+         64 B only. Memo's values are \
          `Vec<u8>`, encoded with postcard in a checksummed record; the references store the \
          bytes as they are.\n\
          - References: `MemStore` against `Mutex<HashMap>` and `cached`'s `UnboundCache` (in a \
