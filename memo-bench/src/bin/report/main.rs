@@ -179,8 +179,11 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let redis = args.redis.as_deref();
     if let Some(url) = redis {
-        // Fail early and clearly on an unreachable server.
-        let _ = caches::redis_connection(url);
+        // Fail early and clearly on an unreachable server, before minutes of other work.
+        if let Err(e) = redis::Client::open(url).and_then(|c| c.get_connection()) {
+            eprintln!("cannot reach Redis at {url}: {e}");
+            std::process::exit(2);
+        }
     }
     let mut results = Results {
         zipf_keys,
