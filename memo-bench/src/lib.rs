@@ -1,6 +1,12 @@
 //! Criterion benchmarks for memo; see `benches/` and the README for how to run them.
 //!
-//! The library holds what several benchmark files share.
+//! The library holds what several benchmark files and the report runner (`--bin report`)
+//! share: timing helpers, the Zipf generator, and the report's table and chart writers.
+
+pub mod markdown;
+pub mod summary;
+pub mod svg;
+pub mod zipf;
 
 use std::sync::Barrier;
 use std::thread;
