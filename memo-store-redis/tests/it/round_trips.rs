@@ -58,9 +58,9 @@ fn a_hit_is_one_get_and_a_miss_adds_one_set_px() {
         "a hit sent more than one GET"
     );
 
-    // With the lock, five round trips: GET, EVAL (the lock's SET NX PX), GET (the double
-    // check under it), SET PX, EVAL (the release). Redis counts the commands of the scripts
-    // too: the lock's SET, the release's GET and DEL.
+    // With the lock, three round trips: GET; EVAL (the lock's SET NX PX and the double
+    // check's GET, in one script); SET PX pipelined with EVAL (the release). Redis counts the
+    // commands of the scripts too: the lock's SET and GET, the release's GET and DEL.
     assert_eq!(memo.get("b", || 2_u32).unwrap(), 2);
     assert_eq!(
         commands(&mut raw),
