@@ -8,7 +8,6 @@ use serde::de::DeserializeOwned;
 
 use super::Memoizer;
 use super::call::Call;
-use super::stats::bump;
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::fault::guard;
@@ -74,7 +73,7 @@ impl Memoizer {
         let epoch = self.inner.flights.epoch();
         match self.read(&call) {
             Ok(Some(value)) => {
-                bump(&self.inner.counters.mine().hits);
+                self.inner.counters.bump(|s| &s.hits);
                 Ok(value)
             }
             Ok(None) => self.miss(&call, epoch, f).map_err(fail),
@@ -96,7 +95,7 @@ impl Memoizer {
     {
         let cfg = call.cfg;
         let flights = &self.inner.flights;
-        bump(&self.inner.counters.mine().misses);
+        self.inner.counters.bump(|s| &s.misses);
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
             call.refresh_now();
@@ -129,7 +128,7 @@ impl Memoizer {
                         }
                     }
                     Outcome::TimedOut => {
-                        bump(&self.inner.counters.mine().lock_timeouts);
+                        self.inner.counters.bump(|s| &s.lock_timeouts);
                         if cfg.strict() {
                             return Err(Fail::Memo(Error::LockTimeout {
                                 key: call.key.to_string(),
@@ -171,7 +170,7 @@ impl Memoizer {
                 return Ok(value);
             }
         }
-        bump(&self.inner.counters.mine().computations);
+        self.inner.counters.bump(|s| &s.computations);
         let value = f().map_err(Fail::Func)?;
         let Some(record) = self.record_of(call, &value)? else {
             return Ok(value);
@@ -236,7 +235,7 @@ impl Memoizer {
         match acquired {
             Ok(true) => Ok(true),
             Ok(false) => {
-                bump(&self.inner.counters.mine().lock_timeouts);
+                self.inner.counters.bump(|s| &s.lock_timeouts);
                 tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout(),
                     "memo: lock timed out; computing anyway");
                 if call.cfg.strict() {

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use super::Memoizer;
 use super::call::Call;
 use super::miss::{Fail, LockGuard};
-use super::stats::bump;
+use super::stats::Counter;
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::fault::{guard, panic_message};
@@ -160,7 +160,7 @@ impl Memoizer {
         };
         match found {
             Ok(Some(value)) => {
-                bump(&self.inner.counters.mine().hits);
+                self.inner.counters.bump(|s| &s.hits);
                 Ok(value)
             }
             // Boxed so that the future of a hit stays small.
@@ -185,12 +185,12 @@ impl Memoizer {
             None => spent.inline(store, || self.read(&call))?,
             Some(_) => self.read_async(&call, &spent).await?,
         };
-        let counter = if found.is_some() {
-            &self.inner.counters.mine().hits
+        let counter: Counter = if found.is_some() {
+            |s| &s.hits
         } else {
-            &self.inner.counters.mine().misses
+            |s| &s.misses
         };
-        bump(counter);
+        self.inner.counters.bump(counter);
         Ok(found)
     }
 
@@ -260,7 +260,7 @@ impl Memoizer {
     {
         let cfg = call.cfg;
         let flights = &self.inner.flights;
-        bump(&self.inner.counters.mine().misses);
+        self.inner.counters.bump(|s| &s.misses);
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
             call.refresh_now();
@@ -292,7 +292,7 @@ impl Memoizer {
                         }
                     }
                     Outcome::TimedOut => {
-                        bump(&self.inner.counters.mine().lock_timeouts);
+                        self.inner.counters.bump(|s| &s.lock_timeouts);
                         if cfg.strict() {
                             return Err(Fail::Memo(Error::LockTimeout {
                                 key: call.key.to_string(),
@@ -354,7 +354,7 @@ impl Memoizer {
         T: Serialize + DeserializeOwned + 'static,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        bump(&self.inner.counters.mine().computations);
+        self.inner.counters.bump(|s| &s.computations);
         let computed = f().await;
         let value = match computed {
             Ok(value) => value,
