@@ -203,6 +203,13 @@ pub trait AsyncStore: Store {
         let _ = key;
         None
     }
+
+    /// The non-blocking twin of [`Store::record_lock`], under the same rules. `None` (the
+    /// default): the async calls take [`AsyncStore::lock_async`].
+    fn record_lock_async(&self, key: &str) -> Option<Box<dyn AsyncLock>> {
+        let _ = key;
+        None
+    }
 }
 
 /// The non-blocking twin of [`Lock`], which an async Memoizer call awaits.
@@ -223,6 +230,32 @@ pub trait AsyncLock: Send + Sync + Debug {
     /// # Errors
     /// [`Error::Backend`] when the lock's engine fails.
     fn release_async(&self) -> StoreFuture<'_, ()>;
+
+    /// The non-blocking twin of [`Lock::acquire_reading`]; the default awaits
+    /// [`AsyncLock::acquire_async`] and reads nothing.
+    ///
+    /// # Errors
+    /// As [`Lock::acquire_reading`].
+    fn acquire_reading_async(&self, timeout: Duration) -> StoreFuture<'_, Acquired> {
+        Box::pin(async move {
+            Ok(if self.acquire_async(timeout).await? {
+                Acquired::Held
+            } else {
+                Acquired::TimedOut
+            })
+        })
+    }
+
+    /// The non-blocking twin of [`Lock::release_writing`]; the default does nothing
+    /// (`Ok(false)`). Dropped before it completes (the call was cancelled), the handle still
+    /// counts the lock as held, so that it is released as a dropped held lock is.
+    ///
+    /// # Errors
+    /// As [`Lock::release_writing`].
+    fn release_writing_async<'a>(&'a self, record: &'a Record) -> StoreFuture<'a, bool> {
+        let _ = record;
+        Box::pin(async { Ok(false) })
+    }
 }
 
 /// What a store can do.

@@ -91,7 +91,7 @@ impl RedisStore {
 
     /// [`RedisStore::redis_lock`] that also reads and writes the record of `key` in its own
     /// round trips: what [`Store::record_lock`] gives.
-    fn record_lock_of(&self, key: &str) -> RedisLock {
+    pub(crate) fn record_lock_of(&self, key: &str) -> RedisLock {
         RedisLock::new(
             self.shared.clone(),
             self.lock_key(key),
