@@ -301,6 +301,9 @@ impl Store for InDir {
     fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
         self.store.lock(key)
     }
+    fn record_lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        self.store.record_lock(key)
+    }
     fn capabilities(&self) -> Capabilities {
         self.store.capabilities()
     }

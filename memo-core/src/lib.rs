@@ -24,4 +24,6 @@ pub use fault::Fault;
 pub use memoizer::{DEFAULT_TIMEOUT, Memoizer, MemoizerBuilder, Stats, TryError};
 pub use options::{Options, Region};
 pub use record::{Bytes, Record};
-pub use store::{AsyncLock, AsyncStore, Capabilities, Lock, LockProvider, Store, StoreFuture};
+pub use store::{
+    Acquired, AsyncLock, AsyncStore, Capabilities, Lock, LockProvider, Store, StoreFuture,
+};

@@ -98,6 +98,20 @@ pub trait Store: Send + Sync + Debug + 'static {
         None
     }
 
+    /// A lock on `key` that also reads and writes this store's record under `key`, in the same
+    /// round trips as taking and releasing it ([`Lock::acquire_reading`],
+    /// [`Lock::release_writing`]): on a miss the Memoizer then double-checks and writes without
+    /// round trips of their own. `None` (the default): the Memoizer takes [`Store::lock`] and
+    /// reads and writes through the store.
+    ///
+    /// The lock's read and write must be exactly this store's [`Store::get`] and [`Store::set`]
+    /// of `key`. A wrapper whose own `set` does more than its inner store's (tiers, a
+    /// write-behind queue) must not forward its inner store's record lock.
+    fn record_lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        let _ = key;
+        None
+    }
+
     /// What this store can do; the conformance kit and the Memoizer read it.
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
@@ -189,6 +203,13 @@ pub trait AsyncStore: Store {
         let _ = key;
         None
     }
+
+    /// The non-blocking twin of [`Store::record_lock`], under the same rules. `None` (the
+    /// default): the async calls take [`AsyncStore::lock_async`].
+    fn record_lock_async(&self, key: &str) -> Option<Box<dyn AsyncLock>> {
+        let _ = key;
+        None
+    }
 }
 
 /// The non-blocking twin of [`Lock`], which an async Memoizer call awaits.
@@ -209,6 +230,32 @@ pub trait AsyncLock: Send + Sync + Debug {
     /// # Errors
     /// [`Error::Backend`] when the lock's engine fails.
     fn release_async(&self) -> StoreFuture<'_, ()>;
+
+    /// The non-blocking twin of [`Lock::acquire_reading`]; the default awaits
+    /// [`AsyncLock::acquire_async`] and reads nothing.
+    ///
+    /// # Errors
+    /// As [`Lock::acquire_reading`].
+    fn acquire_reading_async(&self, timeout: Duration) -> StoreFuture<'_, Acquired> {
+        Box::pin(async move {
+            Ok(if self.acquire_async(timeout).await? {
+                Acquired::Held
+            } else {
+                Acquired::TimedOut
+            })
+        })
+    }
+
+    /// The non-blocking twin of [`Lock::release_writing`]; the default does nothing
+    /// (`Ok(false)`). Dropped before it completes (the call was cancelled), the handle still
+    /// counts the lock as held, so that it is released as a dropped held lock is.
+    ///
+    /// # Errors
+    /// As [`Lock::release_writing`].
+    fn release_writing_async<'a>(&'a self, record: &'a Record) -> StoreFuture<'a, bool> {
+        let _ = record;
+        Box::pin(async { Ok(false) })
+    }
 }
 
 /// What a store can do.
@@ -300,6 +347,9 @@ macro_rules! forward_store {
             fn lock(&self, key: &str) -> Option<Box<dyn Lock>> {
                 (**self).lock(key)
             }
+            fn record_lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+                (**self).record_lock(key)
+            }
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
             }
@@ -341,6 +391,52 @@ pub trait Lock: Send + Sync + Debug {
     /// # Errors
     /// [`Error::Backend`] when the lock's engine fails.
     fn release(&self) -> Result<()>;
+
+    /// Tries for at most `timeout`, as [`Lock::acquire`], and on a lock from
+    /// [`Store::record_lock`] reads the store's record under the key in the same operation, at
+    /// the moment the lock is taken: the double check, done. The default acquires and reads
+    /// nothing ([`Acquired::Held`]), and the Memoizer reads the record itself.
+    ///
+    /// # Errors
+    /// As [`Lock::acquire`]. A failed read of a lock that was taken is not an error here but
+    /// [`Acquired::Read`] of the error: the lock is held all the same.
+    fn acquire_reading(&self, timeout: Duration) -> Result<Acquired> {
+        Ok(if self.acquire(timeout)? {
+            Acquired::Held
+        } else {
+            Acquired::TimedOut
+        })
+    }
+
+    /// On a held lock from [`Store::record_lock`]: writes `record` under the key as the
+    /// store's [`Store::set`] would, then releases the lock, in one operation; the write comes
+    /// first, so no one takes the lock and misses the record. `Ok(true)` when both were done.
+    ///
+    /// `Ok(false)` (the default, and for a handle that does not hold its lock): nothing was
+    /// written or released; the caller writes through the store and then calls
+    /// [`Lock::release`].
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the operation failed: the record may or may not have been
+    /// written, and the handle still counts the lock as held, so that [`Lock::release`]
+    /// releases it.
+    fn release_writing(&self, record: &Record) -> Result<bool> {
+        let _ = record;
+        Ok(false)
+    }
+}
+
+/// What [`Lock::acquire_reading`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Acquired {
+    /// The timeout passed before the lock was free.
+    TimedOut,
+    /// The lock is held; the record was not read.
+    Held,
+    /// The lock is held, and this is what the store held under the key when it was taken:
+    /// its record, `None` when there was none, or why it could not be read.
+    Read(Result<Option<Record>>),
 }
 
 /// Makes the [`Lock`] for a key; what the `lock` option holds.

@@ -1,18 +1,20 @@
 //! `MemStore`: an unbounded map in a few read-write-locked shards.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use hashbrown::HashTable;
+use hashbrown::hash_table::{Entry, OccupiedEntry};
 use memo_core::{Capabilities, Record, Result, Store};
 
 /// Enough shards that threads reading and writing different keys rarely meet on one lock.
 const SHARDS: usize = 16;
 
-/// foldhash, randomly seeded, as hashbrown (and so `LruStore`) hashes: std's default hasher
-/// took a fifth of a hit on a short key.
-type Map = HashMap<String, Record, foldhash::fast::RandomState>;
-type Shard = RwLock<Map>;
+/// Records by key, found by a hash computed once per operation: it picks the shard and the
+/// slot in the shard's table, where a `HashMap` in each shard would hash the key again.
+type Table = HashTable<(Box<str>, Record)>;
+type Shard = RwLock<Table>;
 
 /// A shard on cache lines of its own, so that threads locking neighbouring shards do not
 /// contend for one line (128 bytes: adjacent-line prefetching pairs 64-byte lines).
@@ -42,6 +44,9 @@ struct Padded(Shard);
 /// ```
 pub struct MemStore {
     shards: Box<[Padded]>,
+    /// foldhash, randomly seeded, as hashbrown (and so `LruStore`) hashes: std's default
+    /// hasher took a fifth of a hit on a short key.
+    hasher: foldhash::fast::RandomState,
 }
 
 impl MemStore {
@@ -49,6 +54,7 @@ impl MemStore {
     pub fn new() -> Self {
         MemStore {
             shards: (0..SHARDS).map(|_| Padded::default()).collect(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -62,8 +68,11 @@ impl MemStore {
         self.shards.iter().all(|shard| read(&shard.0).is_empty())
     }
 
-    fn shard(&self, key: &str) -> &Shard {
-        &self.shards[shard_index(key)].0
+    /// The key's hash and its shard.
+    #[inline(always)]
+    fn locate(&self, key: &str) -> (u64, &Shard) {
+        let hash = self.hasher.hash_one(key);
+        (hash, &self.shards[shard_index(hash)].0)
     }
 }
 
@@ -83,20 +92,38 @@ impl fmt::Debug for MemStore {
 
 impl Store for MemStore {
     fn get(&self, key: &str) -> Result<Option<Record>> {
-        Ok(read(self.shard(key)).get(key).cloned())
+        let (hash, shard) = self.locate(key);
+        Ok(read(shard)
+            .find(hash, |(k, _)| **k == *key)
+            .map(|(_, r)| r.clone()))
     }
 
     fn read(&self, key: &str, visit: &mut dyn FnMut(&Record)) -> Result<bool> {
-        Ok(read(self.shard(key)).get(key).map(visit).is_some())
+        let (hash, shard) = self.locate(key);
+        Ok(read(shard)
+            .find(hash, |(k, _)| **k == *key)
+            .map(|(_, r)| visit(r))
+            .is_some())
     }
 
     fn set(&self, key: &str, record: Record) -> Result<()> {
-        write(self.shard(key)).insert(key.to_owned(), record);
+        let (hash, shard) = self.locate(key);
+        let rehash = |(k, _): &(Box<str>, Record)| self.hasher.hash_one(&**k);
+        match write(shard).entry(hash, |(k, _)| **k == *key, rehash) {
+            Entry::Occupied(mut found) => found.get_mut().1 = record,
+            Entry::Vacant(free) => {
+                free.insert((key.into(), record));
+            }
+        }
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        Ok(write(self.shard(key)).remove(key).is_some())
+        let (hash, shard) = self.locate(key);
+        Ok(write(shard)
+            .find_entry(hash, |(k, _)| **k == *key)
+            .map(OccupiedEntry::remove)
+            .is_ok())
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -108,9 +135,9 @@ impl Store for MemStore {
         for shard in &self.shards {
             keys.extend(
                 read(&shard.0)
-                    .keys()
-                    .filter(|k| k.starts_with(prefix))
-                    .cloned(),
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, _)| k.to_string()),
             );
         }
         Ok(keys)
@@ -121,7 +148,7 @@ impl Store for MemStore {
         for shard in &self.shards {
             let mut map = write(&shard.0);
             let before = map.len();
-            map.retain(|_, record| !record.is_expired(now));
+            map.retain(|(_, record)| !record.is_expired(now));
             removed += before - map.len();
         }
         Ok(removed as u64)
@@ -134,52 +161,20 @@ impl Store for MemStore {
 
 // A panic while a shard is locked cannot leave its map half-updated (std's map operations are
 // panic-safe), so a poisoned lock is still usable.
-fn read(shard: &Shard) -> RwLockReadGuard<'_, Map> {
+fn read(shard: &Shard) -> RwLockReadGuard<'_, Table> {
     shard.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write(shard: &Shard) -> RwLockWriteGuard<'_, Map> {
+fn write(shard: &Shard) -> RwLockWriteGuard<'_, Table> {
     shard.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Picks a shard from the key's length and up to 8 bytes at each end, in constant time: the
-/// shard's map hashes the whole key again, so hashing it fully here would double the cost of
-/// long keys. Keys built by the Memoizer share prefixes and differ near their end.
-fn shard_index(key: &str) -> usize {
-    let bytes = key.as_bytes();
-    let (head, tail) = ends(bytes);
-    let mixed = (bytes.len() as u64)
-        ^ head.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ tail.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    // The top bits of a multiplicative hash are its best mixed.
-    (mixed.wrapping_mul(0x1656_67B1_9E37_79F9) >> (64 - SHARDS.trailing_zeros())) as usize
-}
-
-/// Two words read from the key's ends, without a loop, as wyhash reads short inputs: 8 bytes
-/// from each end, or 4 from each end, or the first, middle and last byte. Folding a short key
-/// byte by byte took a seventh of a hit's instructions (81 of 548 on a 3-byte key); copying it into a stack buffer and
-/// reading that back as a word stalls the CPU's store forwarding.
-fn ends(bytes: &[u8]) -> (u64, u64) {
-    let n = bytes.len();
-    if n >= 8 {
-        (le8(&bytes[..8]), le8(&bytes[n - 8..]))
-    } else if n >= 4 {
-        (le4(&bytes[..4]), le4(&bytes[n - 4..]))
-    } else if n > 0 {
-        let spread = u64::from(bytes[0]) << 16 | u64::from(bytes[n / 2]) << 8;
-        (spread | u64::from(bytes[n - 1]), 0)
-    } else {
-        (0, 0)
-    }
-}
-
-fn le8(eight: &[u8]) -> u64 {
-    eight.try_into().map_or(0, u64::from_le_bytes)
-}
-
-fn le4(four: &[u8]) -> u64 {
-    four.try_into()
-        .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+/// The shard of a key's hash: four of its middle bits, which a shard's table never reads (it
+/// picks a slot with the low bits and tags it with the top seven), so the keys of one shard
+/// spread over its table as well as any.
+#[inline(always)]
+fn shard_index(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
 }
 
 #[cfg(test)]
@@ -192,13 +187,15 @@ mod tests {
 
     #[test]
     fn shard_index_is_in_range_and_spreads_memoizer_keys() {
+        let store = MemStore::new();
+        let shard_of = |key: &str| shard_index(store.hasher.hash_one(key));
         let mut used = [0_usize; SHARDS];
         for i in 0..1_000 {
             let key = format!("my_crate::module::function({i}, \"x\")");
-            used[shard_index(&key)] += 1;
+            used[shard_of(&key)] += 1;
         }
-        assert!(shard_index("") < SHARDS);
-        assert!(shard_index(&"k".repeat(5_000)) < SHARDS);
+        assert!(shard_of("") < SHARDS);
+        assert!(shard_of(&"k".repeat(5_000)) < SHARDS);
         // Every shard gets some of 1000 keys that differ only in their middle digits.
         assert!(used.iter().all(|&n| n > 0), "{used:?}");
     }

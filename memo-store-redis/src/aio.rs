@@ -4,14 +4,13 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use memo_core::Clock;
-use memo_core::{AsyncLock, AsyncStore, Record, Result, StoreFuture, SystemClock, budget};
+use memo_core::{Acquired, AsyncLock, AsyncStore, Record, Result, StoreFuture, budget};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisResult};
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisResult};
 
-use crate::lock::{ACQUIRE, Jitter, RELEASE, RedisLock, new_token};
+use crate::lock::{ACQUIRE, ACQUIRE_READING, Jitter, RELEASE, RedisLock, new_token};
 use crate::pool::{Pool, deadline_passed};
-use crate::store::{NativeExpiry, RedisStore, Shared, native_expiry};
+use crate::store::{RedisStore, Shared, write_command};
 
 /// The connection async calls share, with a generation so that a caller that found it dead
 /// drops only that one, not a newer one another caller made meanwhile.
@@ -76,7 +75,7 @@ impl Pool {
     ///
     /// # Errors
     /// As [`Pool::run`].
-    pub(crate) async fn run_async<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+    pub(crate) async fn run_async<T: FromRedisValue>(&self, cmd: &impl Request) -> Result<T> {
         let started = Instant::now();
         let left = budget::remaining(self.timeouts().deadline);
         let result = match self.admit(started, left) {
@@ -94,14 +93,14 @@ impl Pool {
         &self,
         started: Instant,
         left: Duration,
-        cmd: &Cmd,
+        cmd: &impl Request,
     ) -> RedisResult<T> {
         let left_now = || left.saturating_sub(started.elapsed());
         let mut retried = false;
         loop {
             let (generation, mut connection) = self.connection(left_now()).await?;
             let bound = left_now().min(self.timeouts().read);
-            let sent = tokio::time::timeout(bound, cmd.query_async(&mut connection)).await;
+            let sent = tokio::time::timeout(bound, cmd.send(&mut connection)).await;
             match sent {
                 Err(_) => return Err(deadline_passed()),
                 Ok(Err(error)) if !retried && error.is_connection_dropped() => {
@@ -113,6 +112,32 @@ impl Pool {
                 Ok(result) => return result,
             }
         }
+    }
+}
+
+/// A command or a pipeline, sent as one request on the multiplexed connection.
+pub(crate) trait Request: Sync {
+    fn send<T: FromRedisValue>(
+        &self,
+        connection: &mut MultiplexedConnection,
+    ) -> impl Future<Output = RedisResult<T>> + Send;
+}
+
+impl Request for Cmd {
+    fn send<T: FromRedisValue>(
+        &self,
+        connection: &mut MultiplexedConnection,
+    ) -> impl Future<Output = RedisResult<T>> + Send {
+        self.query_async(connection)
+    }
+}
+
+impl Request for Pipeline {
+    fn send<T: FromRedisValue>(
+        &self,
+        connection: &mut MultiplexedConnection,
+    ) -> impl Future<Output = RedisResult<T>> + Send {
+        self.query_async(connection)
     }
 }
 
@@ -128,23 +153,7 @@ impl AsyncStore for RedisStore {
 
     fn set_async<'a>(&'a self, key: &'a str, record: Record) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let rkey = self.record_key(key);
-            let expiry = native_expiry(record.expiry, SystemClock.now());
-            let mut cmd = redis::cmd(if expiry == NativeExpiry::Past {
-                "DEL"
-            } else {
-                "SET"
-            });
-            cmd.arg(&rkey);
-            match expiry {
-                NativeExpiry::Past => {}
-                NativeExpiry::Never => {
-                    cmd.arg(record.encode());
-                }
-                NativeExpiry::After(ms) => {
-                    cmd.arg(record.encode()).arg("PX").arg(ms);
-                }
-            }
+            let cmd = write_command(&self.record_key(key), &record);
             self.shared.pool.run_async::<()>(&cmd).await
         })
     }
@@ -163,6 +172,14 @@ impl AsyncStore for RedisStore {
             .lock
             .enabled
             .then(|| Box::new(self.redis_lock(key)) as Box<dyn AsyncLock>)
+    }
+
+    /// The async twin of [`Store::record_lock`](memo_core::Store::record_lock).
+    fn record_lock_async(&self, key: &str) -> Option<Box<dyn AsyncLock>> {
+        self.shared
+            .lock
+            .enabled
+            .then(|| Box::new(self.record_lock_of(key)) as Box<dyn AsyncLock>)
     }
 }
 
@@ -215,6 +232,78 @@ impl AsyncLock for RedisLock {
                 tokio::time::sleep(jitter.between(backoff / 2, backoff).min(left)).await;
                 backoff = backoff.saturating_mul(2).min(settings.backoff_max);
             }
+        })
+    }
+
+    /// As the blocking [`Lock::acquire_reading`](memo_core::Lock::acquire_reading).
+    fn acquire_reading_async(&self, timeout: Duration) -> StoreFuture<'_, Acquired> {
+        Box::pin(async move {
+            let Some(rkey) = &self.record else {
+                return Ok(if self.acquire_async(timeout).await? {
+                    Acquired::Held
+                } else {
+                    Acquired::TimedOut
+                });
+            };
+            let settings = &self.shared.lock;
+            let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
+            let token = new_token();
+            let deadline = Instant::now().checked_add(timeout);
+            let mut backoff = settings.backoff_min;
+            let mut jitter = Jitter::new(&token);
+            let cmd = redis::cmd("EVAL")
+                .arg(ACQUIRE_READING)
+                .arg(2)
+                .arg(&self.key)
+                .arg(rkey)
+                .arg(&token)
+                .arg(lease_ms)
+                .clone();
+            loop {
+                let (taken, bytes): (u8, Option<Vec<u8>>) =
+                    self.shared.pool.run_async(&cmd).await?;
+                if taken == 1 {
+                    *self.held() = Some(token);
+                    return Ok(Acquired::Read(
+                        bytes.map(|b| Record::decode(&b)).transpose(),
+                    ));
+                }
+                let now = Instant::now();
+                let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+                if left.is_zero() {
+                    return Ok(Acquired::TimedOut);
+                }
+                tokio::time::sleep(jitter.between(backoff / 2, backoff).min(left)).await;
+                backoff = backoff.saturating_mul(2).min(settings.backoff_max);
+            }
+        })
+    }
+
+    /// As the blocking [`Lock::release_writing`](memo_core::Lock::release_writing): the
+    /// write and the release in one pipelined request. The token stays until Redis answers,
+    /// so a call cancelled meanwhile still releases the lock as it drops it.
+    fn release_writing_async<'a>(&'a self, record: &'a Record) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(rkey) = &self.record else {
+                return Ok(false);
+            };
+            let Some(token) = self.held().clone() else {
+                return Ok(false);
+            };
+            let mut pipe = redis::pipe();
+            pipe.add_command(write_command(rkey, record)).ignore();
+            pipe.cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(&self.key)
+                .arg(&token);
+            let (deleted,): (u64,) = self.shared.pool.run_async(&pipe).await?;
+            self.held().take_if(|held| *held == token);
+            if deleted == 0 {
+                tracing::debug!(key = %String::from_utf8_lossy(&self.key),
+                    "memo: redis lock lease ran out before release");
+            }
+            Ok(true)
         })
     }
 

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use memo_core::{Lock, Result};
+use memo_core::{Acquired, Lock, Record, Result};
 
-use crate::store::Shared;
+use crate::store::{Shared, write_command};
 
 /// Sets the lock key to this holder's token unless it exists; a key that exists without an
 /// expiry (left by anything but a lock, which always has one) gets one lease, so that it lapses
@@ -19,6 +19,14 @@ pub(crate) const ACQUIRE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', '
                        if redis.call('PTTL', KEYS[1]) == -1 then \
                        redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
                        return 0";
+
+/// [`ACQUIRE`] that also reads the record the lock guards (`KEYS[2]`) when it takes the lock,
+/// in the same round trip: `{1, record or nil}` when taken, else `{0, nil}`.
+pub(crate) const ACQUIRE_READING: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+                       return {1, redis.call('GET', KEYS[2])} end \
+                       if redis.call('PTTL', KEYS[1]) == -1 then \
+                       redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+                       return {0, false}";
 
 /// Deletes the lock key only if it still holds this holder's token: after a lease ran out,
 /// the key may belong to someone else.
@@ -65,15 +73,21 @@ impl Default for LockSettings {
 pub struct RedisLock {
     pub(crate) shared: Arc<Shared>,
     pub(crate) key: Vec<u8>,
+    /// The Redis key of the record this lock reads and writes with its own round trips, when
+    /// it is the store's record lock ([`Store::record_lock`]).
+    ///
+    /// [`Store::record_lock`]: memo_core::Store::record_lock
+    pub(crate) record: Option<Vec<u8>>,
     /// The token of the current lease while this handle holds it.
     token: Mutex<Option<String>>,
 }
 
 impl RedisLock {
-    pub(crate) fn new(shared: Arc<Shared>, key: Vec<u8>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, key: Vec<u8>, record: Option<Vec<u8>>) -> Self {
         RedisLock {
             shared,
             key,
+            record,
             token: Mutex::new(None),
         }
     }
@@ -93,18 +107,34 @@ impl RedisLock {
         self.token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One attempt: `SET NX PX`, and an expiry for a key that has none, in one script.
-    fn try_set(&self, token: &str, lease_ms: u64) -> Result<bool> {
-        let taken: u8 = self.shared.pool.run(|c| {
-            redis::cmd("EVAL")
-                .arg(ACQUIRE)
-                .arg(1)
-                .arg(&self.key)
-                .arg(token)
-                .arg(lease_ms)
-                .query(c)
-        })?;
-        Ok(taken == 1)
+    /// Tries `attempt(token, lease_ms)` until it takes the lock or `timeout` has passed, with
+    /// the backoff between attempts; `Ok(None)` when it timed out.
+    fn acquire_with<T>(
+        &self,
+        timeout: Duration,
+        mut attempt: impl FnMut(&str, u64) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        let settings = &self.shared.lock;
+        // The builder keeps the lease within a year, far inside what `PX` takes.
+        let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
+        let token = new_token();
+        let deadline = Instant::now().checked_add(timeout);
+        let mut backoff = settings.backoff_min;
+        let mut jitter = Jitter::new(&token);
+        loop {
+            if let Some(taken) = attempt(&token, lease_ms)? {
+                *self.held() = Some(token);
+                return Ok(Some(taken));
+            }
+            let now = Instant::now();
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Between half the backoff and all of it, so that waiters spread out.
+            std::thread::sleep(jitter.between(backoff / 2, backoff).min(left));
+            backoff = backoff.saturating_mul(2).min(settings.backoff_max);
+        }
     }
 }
 
@@ -121,27 +151,19 @@ impl Lock for RedisLock {
     ///
     /// [`RedisStoreBuilder::deadline`]: crate::RedisStoreBuilder::deadline
     fn acquire(&self, timeout: Duration) -> Result<bool> {
-        let settings = &self.shared.lock;
-        // The builder keeps the lease within a year, far inside what `PX` takes.
-        let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
-        let token = new_token();
-        let deadline = Instant::now().checked_add(timeout);
-        let mut backoff = settings.backoff_min;
-        let mut jitter = Jitter::new(&token);
-        loop {
-            if self.try_set(&token, lease_ms)? {
-                *self.held() = Some(token);
-                return Ok(true);
-            }
-            let now = Instant::now();
-            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
-            if left.is_zero() {
-                return Ok(false);
-            }
-            // Between half the backoff and all of it, so that waiters spread out.
-            std::thread::sleep(jitter.between(backoff / 2, backoff).min(left));
-            backoff = backoff.saturating_mul(2).min(settings.backoff_max);
-        }
+        let taken = self.acquire_with(timeout, |token, lease_ms| {
+            let taken: u8 = self.shared.pool.run(|c| {
+                redis::cmd("EVAL")
+                    .arg(ACQUIRE)
+                    .arg(1)
+                    .arg(&self.key)
+                    .arg(token)
+                    .arg(lease_ms)
+                    .query(c)
+            })?;
+            Ok((taken == 1).then_some(()))
+        })?;
+        Ok(taken.is_some())
     }
 
     /// Deletes the lock key if it still holds this handle's token; otherwise (the lease ran
@@ -167,6 +189,81 @@ impl Lock for RedisLock {
                 "memo: redis lock lease ran out before release");
         }
         Ok(())
+    }
+
+    /// As [`RedisLock::acquire`], each attempt one script; on the store's record lock the
+    /// script that takes the lock also `GET`s the record, so the double check costs no round
+    /// trip.
+    ///
+    /// # Errors
+    /// As [`RedisLock::acquire`].
+    fn acquire_reading(&self, timeout: Duration) -> Result<Acquired> {
+        let Some(rkey) = &self.record else {
+            return Ok(if self.acquire(timeout)? {
+                Acquired::Held
+            } else {
+                Acquired::TimedOut
+            });
+        };
+        let taken = self.acquire_with(timeout, |token, lease_ms| {
+            let reply: (u8, Option<Vec<u8>>) = self.shared.pool.run(|c| {
+                redis::cmd("EVAL")
+                    .arg(ACQUIRE_READING)
+                    .arg(2)
+                    .arg(&self.key)
+                    .arg(rkey)
+                    .arg(token)
+                    .arg(lease_ms)
+                    .query(c)
+            })?;
+            Ok(match reply {
+                (1, bytes) => Some(bytes),
+                _ => None,
+            })
+        })?;
+        Ok(match taken {
+            Some(bytes) => Acquired::Read(bytes.map(|b| Record::decode(&b)).transpose()),
+            None => Acquired::TimedOut,
+        })
+    }
+
+    /// On the store's record lock: the record's `SET ... PX` (as [`Store::set`] sends it) and
+    /// the release's compare-and-delete, pipelined in one round trip; Redis runs them in that
+    /// order. `Ok(false)` on any other lock, or one not held.
+    ///
+    /// # Errors
+    /// [`Error::Backend`](memo_core::Error::Backend) when Redis fails; the handle keeps its
+    /// token, so that [`RedisLock::release`] tries the release again.
+    ///
+    /// [`Store::set`]: memo_core::Store::set
+    fn release_writing(&self, record: &Record) -> Result<bool> {
+        let Some(rkey) = &self.record else {
+            return Ok(false);
+        };
+        let Some(token) = self.held().take() else {
+            return Ok(false);
+        };
+        let mut pipe = redis::pipe();
+        pipe.add_command(write_command(rkey, record)).ignore();
+        pipe.cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(&self.key)
+            .arg(&token);
+        let sent: Result<(u64,)> = self.shared.pool.run_pipeline(2, |c| pipe.query(c));
+        match sent {
+            Ok((deleted,)) => {
+                if deleted == 0 {
+                    tracing::debug!(key = %String::from_utf8_lossy(&self.key),
+                        "memo: redis lock lease ran out before release");
+                }
+                Ok(true)
+            }
+            Err(error) => {
+                *self.held() = Some(token);
+                Err(error)
+            }
+        }
     }
 }
 

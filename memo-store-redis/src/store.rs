@@ -86,7 +86,17 @@ impl RedisStore {
 
     /// A lock on `key` (not yet acquired), whatever [`RedisStoreBuilder::locking`] says.
     pub fn redis_lock(&self, key: &str) -> RedisLock {
-        RedisLock::new(self.shared.clone(), self.lock_key(key))
+        RedisLock::new(self.shared.clone(), self.lock_key(key), None)
+    }
+
+    /// [`RedisStore::redis_lock`] that also reads and writes the record of `key` in its own
+    /// round trips: what [`Store::record_lock`] gives.
+    pub(crate) fn record_lock_of(&self, key: &str) -> RedisLock {
+        RedisLock::new(
+            self.shared.clone(),
+            self.lock_key(key),
+            Some(self.record_key(key)),
+        )
     }
 
     /// What this store (and its clones) counted of failures, the deadline and the circuit
@@ -175,6 +185,28 @@ pub(crate) fn native_expiry(expiry: Option<f64>, now: f64) -> NativeExpiry {
     }
 }
 
+/// The command that stores `record` under the Redis key `rkey`: `SET ... PX` with the
+/// record's expiry, plain `SET` without one, `DEL` once its expiry has passed.
+pub(crate) fn write_command(rkey: &[u8], record: &Record) -> redis::Cmd {
+    let expiry = native_expiry(record.expiry, SystemClock.now());
+    let mut command = redis::cmd(if expiry == NativeExpiry::Past {
+        "DEL"
+    } else {
+        "SET"
+    });
+    command.arg(rkey);
+    match expiry {
+        NativeExpiry::Past => {}
+        NativeExpiry::Never => {
+            command.arg(record.encode());
+        }
+        NativeExpiry::After(ms) => {
+            command.arg(record.encode()).arg("PX").arg(ms);
+        }
+    }
+    command
+}
+
 /// Time from `now` to `expiry`, rounded down to the nanosecond; `None` once passed.
 fn remaining(expiry: f64, now: f64) -> Option<Duration> {
     Some(span_rounded_down(now, expiry)).filter(|left| !left.is_zero())
@@ -204,26 +236,8 @@ impl Store for RedisStore {
     /// One `SET ... PX` (plain `SET` without expiry); a record whose expiry has passed is not
     /// stored and the key is deleted, since `SET` replaces.
     fn set(&self, key: &str, record: Record) -> Result<()> {
-        let rkey = self.record_key(key);
-        let pool = &self.shared.pool;
-        match native_expiry(record.expiry, SystemClock.now()) {
-            NativeExpiry::Past => pool.run(|c| redis::cmd("DEL").arg(&rkey).exec(c)),
-            NativeExpiry::Never => {
-                let bytes = record.encode();
-                pool.run(|c| redis::cmd("SET").arg(&rkey).arg(&bytes).exec(c))
-            }
-            NativeExpiry::After(ms) => {
-                let bytes = record.encode();
-                pool.run(|c| {
-                    redis::cmd("SET")
-                        .arg(&rkey)
-                        .arg(&bytes)
-                        .arg("PX")
-                        .arg(ms)
-                        .exec(c)
-                })
-            }
-        }
+        let command = write_command(&self.record_key(key), &record);
+        self.shared.pool.run(|c| command.exec(c))
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
@@ -269,6 +283,17 @@ impl Store for RedisStore {
             .lock
             .enabled
             .then(|| Box::new(self.redis_lock(key)) as Box<dyn Lock>)
+    }
+
+    /// The lock of [`Store::lock`], whose attempts also `GET` the record when they take the
+    /// lock, and whose release carries the record's write in the same round trip: a locked
+    /// miss is three round trips (the read, the lock, the write with the release) instead of
+    /// five.
+    fn record_lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        self.shared
+            .lock
+            .enabled
+            .then(|| Box::new(self.record_lock_of(key)) as Box<dyn Lock>)
     }
 
     /// Redis may evict records (`maxmemory`), hence lossy; records survive the process but their

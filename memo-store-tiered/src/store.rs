@@ -379,6 +379,13 @@ impl<F: Store, B: Store> Store for TieredStore<F, B> {
         self.back.lock(key).or_else(|| self.front.lock(key))
     }
 
+    /// None: a tier's record lock would write that tier alone, where a write here goes to
+    /// both (so the Memoizer uses [`TieredStore`]'s plain lock, and reads and writes here).
+    fn record_lock(&self, key: &str) -> Option<Box<dyn Lock>> {
+        let _ = key;
+        None
+    }
+
     /// Persistent, lossy, shared and scan as the back (which holds every record); native
     /// expiry only when both tiers expire records themselves.
     fn capabilities(&self) -> Capabilities {

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::Memoizer;
 use super::miss::Fail;
-use super::stats::bump;
+use super::stats::Counter;
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -151,12 +151,12 @@ impl Memoizer {
         let cfg = self.resolve(&region, options);
         let call = self.call(&cfg, key)?;
         let found = self.read(&call)?;
-        let counter = if found.is_some() {
-            &self.inner.counters.mine().hits
+        let counter: Counter = if found.is_some() {
+            |s| &s.hits
         } else {
-            &self.inner.counters.mine().misses
+            |s| &s.misses
         };
-        bump(counter);
+        self.inner.counters.bump(counter);
         Ok(found)
     }
 }

@@ -8,14 +8,13 @@ use serde::de::DeserializeOwned;
 
 use super::Memoizer;
 use super::call::Call;
-use super::stats::bump;
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::fault::guard;
 use crate::flight::{Join, Leader, Outcome};
 use crate::options::{Options, Setting};
 use crate::record::Record;
-use crate::store::{Lock, Store};
+use crate::store::{Acquired, Lock, Store};
 use crate::value;
 
 /// A memo error or the memoized function's own error.
@@ -34,6 +33,12 @@ impl<E> From<Error> for Fail<E> {
 pub(super) struct LockGuard {
     pub(super) lock: Box<dyn Lock>,
     pub(super) store: Arc<dyn Store>,
+}
+
+/// A taken lock, and the record it read as it was taken, if it read one.
+pub(super) struct Held {
+    pub(super) guard: LockGuard,
+    pub(super) read: Option<Result<Option<Record>>>,
 }
 
 impl Drop for LockGuard {
@@ -68,7 +73,7 @@ impl Memoizer {
         let epoch = self.inner.flights.epoch();
         match self.read(&call) {
             Ok(Some(value)) => {
-                bump(&self.inner.counters.mine().hits);
+                self.inner.counters.bump(|s| &s.hits);
                 Ok(value)
             }
             Ok(None) => self.miss(&call, epoch, f).map_err(fail),
@@ -90,7 +95,7 @@ impl Memoizer {
     {
         let cfg = call.cfg;
         let flights = &self.inner.flights;
-        bump(&self.inner.counters.mine().misses);
+        self.inner.counters.bump(|s| &s.misses);
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
             call.refresh_now();
@@ -123,7 +128,7 @@ impl Memoizer {
                         }
                     }
                     Outcome::TimedOut => {
-                        bump(&self.inner.counters.mine().lock_timeouts);
+                        self.inner.counters.bump(|s| &s.lock_timeouts);
                         if cfg.strict() {
                             return Err(Fail::Memo(Error::LockTimeout {
                                 key: call.key.to_string(),
@@ -148,24 +153,38 @@ impl Memoizer {
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let held = self.take_lock(call)?;
+        let mut held = self.take_lock(call)?;
         call.refresh_now();
-        // Double check: whoever held the lock before us may have stored the value.
-        if held.is_some()
-            && let Some((value, record)) = self.read_record(call)?
-        {
-            drop(held);
-            if let Some(leader) = leader {
-                leader.finish(record);
+        // Double check: whoever held the lock before us may have stored the value. A lock that
+        // read the record as it was taken has done the reading.
+        if let Some(read) = held.as_mut().map(|held| held.read.take()) {
+            let found = match read {
+                Some(read) => self.read_given(call, read)?,
+                None => self.read_record(call)?,
+            };
+            if let Some((value, record)) = found {
+                drop(held);
+                if let Some(leader) = leader {
+                    leader.finish(record);
+                }
+                return Ok(value);
             }
-            return Ok(value);
         }
-        bump(&self.inner.counters.mine().computations);
+        self.inner.counters.bump(|s| &s.computations);
         let value = f().map_err(Fail::Func)?;
         let Some(record) = self.record_of(call, &value)? else {
             return Ok(value);
         };
-        let written = call.store("write", |store| store.set(&call.key, record.clone()));
+        // Write, then release: in one operation when the lock can carry the write.
+        let carried = match &held {
+            Some(held) => call.store("write", |_| held.guard.lock.release_writing(&record)),
+            None => Ok(false),
+        };
+        let written = match carried {
+            Ok(false) => call.store("write", |store| store.set(&call.key, record.clone())),
+            Ok(true) => Ok(()),
+            Err(error) => Err(error),
+        };
         drop(held);
         if let Some(leader) = leader {
             leader.finish(record);
@@ -176,11 +195,15 @@ impl Memoizer {
         Ok(value)
     }
 
-    pub(super) fn take_lock(&self, call: &Call<'_>) -> Result<Option<LockGuard>> {
+    /// The call's lock, taken: the store's record lock, else its plain lock, else the one the
+    /// options name. `None` when there is none, or it timed out or failed (unless strict).
+    pub(super) fn take_lock(&self, call: &Call<'_>) -> Result<Option<Held>> {
         let lock = call.store("acquiring the lock", |store| {
             Ok(match call.cfg.lock() {
                 Setting::Value(provider) => Some(provider.lock(&call.key)),
-                Setting::Unset => store.lock(&call.key),
+                Setting::Unset => store
+                    .record_lock(&call.key)
+                    .or_else(|| store.lock(&call.key)),
                 Setting::Cleared => None,
             })
         });
@@ -190,10 +213,19 @@ impl Memoizer {
             Err(error) => return self.fault(call, "acquiring the lock", error).map(|()| None),
         };
         let timeout = call.cfg.timeout();
-        let acquired = call.store("acquiring the lock", |_| lock.acquire(timeout));
-        Ok(self.lock_acquired(call, acquired)?.then(|| LockGuard {
-            lock,
-            store: call.cfg.store.clone(),
+        let acquired = call.store("acquiring the lock", |_| lock.acquire_reading(timeout));
+        let (acquired, read) = match acquired {
+            Ok(Acquired::Read(read)) => (Ok(true), Some(read)),
+            Ok(Acquired::Held) => (Ok(true), None),
+            Ok(Acquired::TimedOut) => (Ok(false), None),
+            Err(error) => (Err(error), None),
+        };
+        Ok(self.lock_acquired(call, acquired)?.then(|| Held {
+            guard: LockGuard {
+                lock,
+                store: call.cfg.store.clone(),
+            },
+            read,
         }))
     }
 
@@ -203,7 +235,7 @@ impl Memoizer {
         match acquired {
             Ok(true) => Ok(true),
             Ok(false) => {
-                bump(&self.inner.counters.mine().lock_timeouts);
+                self.inner.counters.bump(|s| &s.lock_timeouts);
                 tracing::warn!(key = %call.key, timeout = ?call.cfg.timeout(),
                     "memo: lock timed out; computing anyway");
                 if call.cfg.strict() {

@@ -21,14 +21,14 @@ use serde::de::DeserializeOwned;
 use super::Memoizer;
 use super::call::Call;
 use super::miss::{Fail, LockGuard};
-use super::stats::bump;
+use super::stats::Counter;
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::fault::{guard, panic_message};
 use crate::flight::{Join, Leader, Outcome};
 use crate::options::{Options, Setting};
 use crate::record::Record;
-use crate::store::{AsyncLock, Lock, Store, StoreFuture};
+use crate::store::{Acquired, AsyncLock, Lock, Store, StoreFuture};
 use crate::value;
 
 /// An async call's store budget (see [`budget`]), kept in the call's future between polls.
@@ -126,6 +126,9 @@ impl Held {
     }
 }
 
+/// A taken lock, and the record it read as it was taken, if it read one.
+type Taken = (Held, Option<Result<Option<Record>>>);
+
 /// A lock handle made for a call, not yet acquired.
 enum Made {
     Async(Box<dyn AsyncLock>),
@@ -160,7 +163,7 @@ impl Memoizer {
         };
         match found {
             Ok(Some(value)) => {
-                bump(&self.inner.counters.mine().hits);
+                self.inner.counters.bump(|s| &s.hits);
                 Ok(value)
             }
             // Boxed so that the future of a hit stays small.
@@ -185,12 +188,12 @@ impl Memoizer {
             None => spent.inline(store, || self.read(&call))?,
             Some(_) => self.read_async(&call, &spent).await?,
         };
-        let counter = if found.is_some() {
-            &self.inner.counters.mine().hits
+        let counter: Counter = if found.is_some() {
+            |s| &s.hits
         } else {
-            &self.inner.counters.mine().misses
+            |s| &s.misses
         };
-        bump(counter);
+        self.inner.counters.bump(counter);
         Ok(found)
     }
 
@@ -260,7 +263,7 @@ impl Memoizer {
     {
         let cfg = call.cfg;
         let flights = &self.inner.flights;
-        bump(&self.inner.counters.mine().misses);
+        self.inner.counters.bump(|s| &s.misses);
         let flight_key = (cfg.store_id(), Box::from(&*call.key));
         loop {
             call.refresh_now();
@@ -292,7 +295,7 @@ impl Memoizer {
                         }
                     }
                     Outcome::TimedOut => {
-                        bump(&self.inner.counters.mine().lock_timeouts);
+                        self.inner.counters.bump(|s| &s.lock_timeouts);
                         if cfg.strict() {
                             return Err(Fail::Memo(Error::LockTimeout {
                                 key: call.key.to_string(),
@@ -320,9 +323,14 @@ impl Memoizer {
     {
         let held = self.take_lock_async(call, spent).await?;
         call.refresh_now();
-        if let Some(held) = held {
-            // Double check: whoever held the lock before us may have stored the value.
-            match self.read_record_async(call, spent).await {
+        if let Some((held, read)) = held {
+            // Double check: whoever held the lock before us may have stored the value. A lock
+            // that read the record as it was taken has done the reading.
+            let found = match read {
+                Some(read) => self.read_given(call, read),
+                None => self.read_record_async(call, spent).await,
+            };
+            match found {
                 Ok(Some((value, record))) => {
                     held.release(spent).await;
                     if let Some(leader) = leader {
@@ -354,7 +362,7 @@ impl Memoizer {
         T: Serialize + DeserializeOwned + 'static,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        bump(&self.inner.counters.mine().computations);
+        self.inner.counters.bump(|s| &s.computations);
         let computed = f().await;
         let value = match computed {
             Ok(value) => value,
@@ -375,11 +383,20 @@ impl Memoizer {
             }
         };
         let store = &**call.cfg.store;
-        let written = match store.as_async() {
-            None => spent.inline(store, || {
+        // Write, then release: in one operation when the lock can carry the write.
+        let carried = match &held {
+            Some(Held::Async { lock, .. }) => {
+                guarded(store, "write", spent, lock.release_writing_async(&record)).await
+            }
+            _ => Ok(false),
+        };
+        let written = match (carried, store.as_async()) {
+            (Ok(true), _) => Ok(()),
+            (Err(error), _) => Err(error),
+            (Ok(false), None) => spent.inline(store, || {
                 guard(store, "write", || store.set(&call.key, record.clone()))
             }),
-            Some(twin) => {
+            (Ok(false), Some(twin)) => {
                 guarded(
                     store,
                     "write",
@@ -403,7 +420,7 @@ impl Memoizer {
 
     /// [`Memoizer::take_lock`] for an async call: an async lock is awaited, a blocking one (a
     /// `lock` option without an async twin) is acquired inline.
-    async fn take_lock_async(&self, call: &Call<'_>, spent: &Spent) -> Result<Option<Held>> {
+    async fn take_lock_async(&self, call: &Call<'_>, spent: &Spent) -> Result<Option<Taken>> {
         let store = call.cfg.store;
         let made = guard(&**store, "acquiring the lock", || {
             Ok(match call.cfg.lock() {
@@ -411,7 +428,10 @@ impl Memoizer {
                     Some(lock) => Made::Async(lock),
                     None => Made::Blocking(provider.lock(&call.key)),
                 }),
-                Setting::Unset => match store.as_async().and_then(|s| s.lock_async(&call.key)) {
+                Setting::Unset => match store.as_async().and_then(|s| {
+                    s.record_lock_async(&call.key)
+                        .or_else(|| s.lock_async(&call.key))
+                }) {
                     Some(lock) => Some(Made::Async(lock)),
                     None => store.lock(&call.key).map(Made::Blocking),
                 },
@@ -426,21 +446,31 @@ impl Memoizer {
         let timeout = call.cfg.timeout();
         match made {
             Made::Async(lock) => {
-                let attempt = lock.acquire_async(timeout);
+                let attempt = lock.acquire_reading_async(timeout);
                 let acquired = guarded(&**store, "acquiring the lock", spent, attempt).await;
-                Ok(self.lock_acquired(call, acquired)?.then(|| Held::Async {
-                    lock,
-                    store: store.clone(),
+                let (acquired, read) = match acquired {
+                    Ok(Acquired::Read(read)) => (Ok(true), Some(read)),
+                    Ok(Acquired::Held) => (Ok(true), None),
+                    Ok(Acquired::TimedOut) => (Ok(false), None),
+                    Err(error) => (Err(error), None),
+                };
+                Ok(self.lock_acquired(call, acquired)?.then(|| {
+                    let held = Held::Async {
+                        lock,
+                        store: store.clone(),
+                    };
+                    (held, read)
                 }))
             }
             Made::Blocking(lock) => {
                 let acquired =
                     spent.carry(|| guard(&**store, "acquiring the lock", || lock.acquire(timeout)));
                 Ok(self.lock_acquired(call, acquired)?.then(|| {
-                    Held::Blocking(LockGuard {
+                    let held = Held::Blocking(LockGuard {
                         lock,
                         store: store.clone(),
-                    })
+                    });
+                    (held, None)
                 }))
             }
         }

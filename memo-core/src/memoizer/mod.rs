@@ -31,7 +31,7 @@ pub use stats::Stats;
 
 use call::Call;
 use regions::Regions;
-use stats::{Counters, bump};
+use stats::{Counter, Counters};
 
 /// How long a caller waits for a lock or another caller's computation unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,11 +119,11 @@ impl Memoizer {
 
     /// Counts and logs a store fault; returns it in strict mode.
     fn fault(&self, call: &Call<'_>, operation: &str, error: Error) -> Result<()> {
-        let counter = match error {
-            Error::Codec(_) => &self.inner.counters.mine().codec_errors,
-            _ => &self.inner.counters.mine().store_errors,
+        let counter: Counter = match error {
+            Error::Codec(_) => |s| &s.codec_errors,
+            _ => |s| &s.store_errors,
         };
-        bump(counter);
+        self.inner.counters.bump(counter);
         self.inner.reporter.report(&Fault {
             key: &call.key,
             store: call.cfg.store.name(),

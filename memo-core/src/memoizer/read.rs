@@ -49,6 +49,38 @@ impl Memoizer {
             Ok(value) => found = Some((value, also(record))),
             Err(error) => undecodable = Some(error),
         });
+        self.settle_read(call, read, found, undecodable)
+    }
+
+    /// [`Memoizer::read_with`] of a record read by other means (a lock that read it as it was
+    /// taken), with the same freshness check and fault handling.
+    pub(super) fn read_given<T: DeserializeOwned + 'static>(
+        &self,
+        call: &Call<'_>,
+        read: Result<Option<Record>>,
+    ) -> Result<Option<(T, Record)>> {
+        let mut found = None;
+        let mut undecodable = None;
+        let read = read.map(|record| {
+            if let Some(record) = record.filter(|r| call.is_fresh(r)) {
+                match value::decode(&record.value) {
+                    Ok(value) => found = Some((value, record)),
+                    Err(error) => undecodable = Some(error),
+                }
+            }
+        });
+        self.settle_read(call, read, found, undecodable)
+    }
+
+    /// A read's outcome: the value found, a counted fault (a miss unless strict), or nothing.
+    #[inline(always)]
+    fn settle_read<V>(
+        &self,
+        call: &Call<'_>,
+        read: Result<()>,
+        found: Option<V>,
+        undecodable: Option<Error>,
+    ) -> Result<Option<V>> {
         match (read, undecodable) {
             (Ok(()), None) => Ok(found),
             (Ok(()), Some(error)) => {

@@ -4,4 +4,5 @@
 mod async_calls;
 mod flight;
 mod memoizer;
+mod record_lock;
 mod trust;

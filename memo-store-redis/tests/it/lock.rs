@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use memo_core::{Error, Lock, Memoizer, Options, Store};
+use memo_core::{Acquired, Clock, Error, Lock, Memoizer, Options, Record, Store};
 use memo_store_redis::RedisStore;
 
 use crate::support;
@@ -234,4 +234,83 @@ fn a_waiter_leaves_the_lease_of_a_live_holder_alone() {
         lock_value(&mut support::raw(&url), held.key()),
         held.token()
     );
+}
+
+#[test]
+fn the_record_lock_reads_as_it_takes_and_writes_before_it_releases() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let mut raw = support::raw(&url);
+    let before = Record::new(1.0, None, vec![1]);
+    store.set("k", before.clone()).unwrap();
+    let lock = store.record_lock("k").expect("locking is on");
+    match lock.acquire_reading(Duration::ZERO).unwrap() {
+        Acquired::Read(Ok(Some(found))) => assert_eq!(found, before),
+        other => panic!("the record was not read as the lock was taken: {other:?}"),
+    }
+    let lock_key = store.lock_key("k");
+    assert!(lock_value(&mut raw, &lock_key).is_some(), "not held");
+    let rival = store.record_lock("k").expect("locking is on");
+    assert!(matches!(
+        rival.acquire_reading(Duration::ZERO).unwrap(),
+        Acquired::TimedOut
+    ));
+
+    let far = memo_core::SystemClock.now() + 600.0;
+    let after = Record::new(2.0, Some(far), vec![2]);
+    assert!(lock.release_writing(&after).unwrap(), "write and release");
+    assert_eq!(lock_value(&mut raw, &lock_key), None, "not released");
+    assert_eq!(store.get("k").unwrap(), Some(after.clone()));
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(store.record_key("k"))
+        .query(&mut raw)
+        .unwrap();
+    assert!((1..=600_000).contains(&pttl), "the write's PX: {pttl}");
+    assert!(
+        !lock.release_writing(&before).unwrap(),
+        "a handle that no longer holds the lock writes nothing"
+    );
+    assert_eq!(store.get("k").unwrap(), Some(after));
+
+    // A free key reads as no record; the plain lock reads and writes nothing.
+    store.delete("k").unwrap();
+    assert!(matches!(
+        rival.acquire_reading(Duration::ZERO).unwrap(),
+        Acquired::Read(Ok(None))
+    ));
+    rival.release().unwrap();
+    let plain = store.lock("k").expect("locking is on");
+    assert!(matches!(
+        plain.acquire_reading(Duration::ZERO).unwrap(),
+        Acquired::Held
+    ));
+    assert!(!plain.release_writing(&before).unwrap());
+    assert_eq!(store.get("k").unwrap(), None);
+    plain.release().unwrap();
+    assert_eq!(lock_value(&mut raw, &lock_key), None);
+}
+
+#[test]
+fn the_memoizer_takes_a_value_stored_while_it_waited_for_the_lock() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let holder = store.redis_lock("k");
+    assert!(holder.acquire(Duration::ZERO).unwrap());
+    let memo = Memoizer::new(store.clone());
+    let waiter = {
+        let memo = memo.clone();
+        std::thread::spawn(move || {
+            let wait = Options::new().timeout(Duration::from_secs(30));
+            memo.get_with("k", &wait, || 0_u32)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    // Another process computed meanwhile: its Memoizer writes, then the lock is released.
+    let elsewhere = Memoizer::new(store.clone());
+    let no_lock = Options::new().no_lock();
+    assert_eq!(elsewhere.get_with("k", &no_lock, || 7_u32).unwrap(), 7);
+    holder.release().unwrap();
+    assert_eq!(waiter.join().unwrap().unwrap(), 7);
+    assert_eq!(memo.stats().computations, 0, "the double check missed it");
+    assert_eq!(memo.stats().misses, 1);
 }

@@ -30,6 +30,35 @@ fn commands(raw: &mut redis::Connection) -> BTreeMap<String, u64> {
     counts
 }
 
+/// The commands clients sent while `f` ran, in order, without those that scripts ran:
+/// what `MONITOR` shows without its `[0 lua]` lines.
+fn sent_by_clients(url: &str, f: impl FnOnce()) -> Vec<String> {
+    let mut monitor = support::raw(url);
+    monitor
+        .send_packed_command(&redis::cmd("MONITOR").get_packed_command())
+        .unwrap();
+    assert_eq!(monitor.recv_response().unwrap(), redis::Value::Okay);
+    f();
+    let marker = "end-of-the-call";
+    let _: String = redis::cmd("ECHO")
+        .arg(marker)
+        .query(&mut support::raw(url))
+        .unwrap();
+    let mut sent = Vec::new();
+    loop {
+        let redis::Value::SimpleString(line) = monitor.recv_response().unwrap() else {
+            panic!("MONITOR sent something other than a line");
+        };
+        if line.contains(marker) {
+            return sent;
+        }
+        if !line.contains(" lua]") {
+            let command = line.split('"').nth(1).unwrap_or_default();
+            sent.push(command.to_owned());
+        }
+    }
+}
+
 fn expect(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect()
 }
@@ -58,15 +87,57 @@ fn a_hit_is_one_get_and_a_miss_adds_one_set_px() {
         "a hit sent more than one GET"
     );
 
-    // With the lock, five round trips: GET, EVAL (the lock's SET NX PX), GET (the double
-    // check under it), SET PX, EVAL (the release). Redis counts the commands of the scripts
-    // too: the lock's SET, the release's GET and DEL.
+    // With the lock, three round trips: GET; EVAL (the lock's SET NX PX and the double
+    // check's GET, in one script); SET PX pipelined with EVAL (the release). Redis counts the
+    // commands of the scripts too: the lock's SET and GET, the release's GET and DEL.
     assert_eq!(memo.get("b", || 2_u32).unwrap(), 2);
     assert_eq!(
         commands(&mut raw),
         expect(&[("del", 1), ("eval", 2), ("get", 3), ("set", 2)])
     );
 
+    // Four commands from the client: the lock's script does the double check's GET.
+    let sent = sent_by_clients(&server.url(), || {
+        assert_eq!(memo.get("c", || 3_u32).unwrap(), 3);
+    });
+    assert_eq!(sent, ["GET", "EVAL", "SET", "EVAL"]);
+    commands(&mut raw);
+
     assert_eq!(memo.ttl("a").unwrap(), None);
     assert_eq!(commands(&mut raw), expect(&[("get", 1)]));
+}
+
+#[test]
+fn an_async_locked_miss_sends_the_same_commands_as_a_blocking_one() {
+    if !support::has_redis_server() {
+        support::skip("no redis-server binary on the PATH to count commands on");
+        return;
+    }
+    let server = LocalServer::start(support::free_port());
+    let memo = Memoizer::new(RedisStore::connect(&server.url()).unwrap());
+    let mut raw = support::raw(&server.url());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    commands(&mut raw);
+    let value = runtime.block_on(memo.get_async("b", || async { 2_u32 }));
+    assert_eq!(value.unwrap(), 2);
+    // GET; EVAL (lock and double check); SET PX pipelined with EVAL (the release).
+    assert_eq!(
+        commands(&mut raw),
+        expect(&[("del", 1), ("eval", 2), ("get", 3), ("set", 2)])
+    );
+    let sent = sent_by_clients(&server.url(), || {
+        let value = runtime.block_on(memo.get_async("c", || async { 3_u32 }));
+        assert_eq!(value.unwrap(), 3);
+    });
+    assert_eq!(sent, ["GET", "EVAL", "SET", "EVAL"]);
+    assert_eq!(memo.stats().computations, 2);
+    assert_eq!(
+        runtime
+            .block_on(memo.get_async("b", || async { 0_u32 }))
+            .unwrap(),
+        2
+    );
 }
