@@ -8,7 +8,7 @@ use memo_core::{Acquired, AsyncLock, AsyncStore, Record, Result, StoreFuture, bu
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisResult};
 
-use crate::lock::{ACQUIRE, ACQUIRE_READING, Jitter, RELEASE, RedisLock, new_token};
+use crate::lock::{ACQUIRE, ACQUIRE_READING, Backoff, RELEASE, RedisLock, new_token};
 use crate::pool::{Pool, deadline_passed};
 use crate::store::{RedisStore, Shared, write_command};
 
@@ -208,9 +208,7 @@ impl AsyncLock for RedisLock {
             let settings = &self.shared.lock;
             let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
             let token = new_token();
-            let deadline = Instant::now().checked_add(timeout);
-            let mut backoff = settings.backoff_min;
-            let mut jitter = Jitter::new(&token);
+            let mut backoff = Backoff::new(settings, &token, timeout);
             let cmd = redis::cmd("EVAL")
                 .arg(ACQUIRE)
                 .arg(1)
@@ -224,13 +222,10 @@ impl AsyncLock for RedisLock {
                     *self.held() = Some(token);
                     return Ok(true);
                 }
-                let now = Instant::now();
-                let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
-                if left.is_zero() {
+                let Some(pause) = backoff.pause() else {
                     return Ok(false);
-                }
-                tokio::time::sleep(jitter.between(backoff / 2, backoff).min(left)).await;
-                backoff = backoff.saturating_mul(2).min(settings.backoff_max);
+                };
+                tokio::time::sleep(pause).await;
             }
         })
     }
@@ -248,9 +243,7 @@ impl AsyncLock for RedisLock {
             let settings = &self.shared.lock;
             let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
             let token = new_token();
-            let deadline = Instant::now().checked_add(timeout);
-            let mut backoff = settings.backoff_min;
-            let mut jitter = Jitter::new(&token);
+            let mut backoff = Backoff::new(settings, &token, timeout);
             let cmd = redis::cmd("EVAL")
                 .arg(ACQUIRE_READING)
                 .arg(2)
@@ -268,13 +261,10 @@ impl AsyncLock for RedisLock {
                         bytes.map(|b| Record::decode(&b)).transpose(),
                     ));
                 }
-                let now = Instant::now();
-                let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
-                if left.is_zero() {
+                let Some(pause) = backoff.pause() else {
                     return Ok(Acquired::TimedOut);
-                }
-                tokio::time::sleep(jitter.between(backoff / 2, backoff).min(left)).await;
-                backoff = backoff.saturating_mul(2).min(settings.backoff_max);
+                };
+                tokio::time::sleep(pause).await;
             }
         })
     }
