@@ -437,6 +437,11 @@ pub enum Acquired {
     /// The lock is held, and this is what the store held under the key when it was taken:
     /// its record, `None` when there was none, or why it could not be read.
     Read(Result<Option<Record>>),
+    /// The lock is not held: the key had no record when this call began to wait, and the
+    /// holder wrote this one meanwhile, which is what a waiter waits for. The caller serves it
+    /// if it is a hit for its call; if not, it calls again, and that call (which begins with a
+    /// record under the key) waits for the lock itself.
+    Written(Record),
 }
 
 /// Makes the [`Lock`] for a key; what the `lock` option holds.

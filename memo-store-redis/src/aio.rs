@@ -8,7 +8,7 @@ use memo_core::{Acquired, AsyncLock, AsyncStore, Record, Result, StoreFuture, bu
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisResult};
 
-use crate::lock::{ACQUIRE, ACQUIRE_READING, Backoff, RELEASE, RedisLock, new_token};
+use crate::lock::{ACQUIRE, ACQUIRE_READING, Backoff, RELEASE, RedisLock, Watch, new_token};
 use crate::pool::{Pool, deadline_passed};
 use crate::store::{RedisStore, Shared, write_command};
 
@@ -244,22 +244,23 @@ impl AsyncLock for RedisLock {
             let lease_ms = u64::try_from(settings.lease.as_millis()).unwrap_or(u64::MAX);
             let token = new_token();
             let mut backoff = Backoff::new(settings, &token, timeout);
-            let cmd = redis::cmd("EVAL")
-                .arg(ACQUIRE_READING)
-                .arg(2)
-                .arg(&self.key)
-                .arg(rkey)
-                .arg(&token)
-                .arg(lease_ms)
-                .clone();
+            let mut watch = Watch::First;
             loop {
-                let (taken, bytes): (u8, Option<Vec<u8>>) =
-                    self.shared.pool.run_async(&cmd).await?;
-                if taken == 1 {
-                    *self.held() = Some(token);
-                    return Ok(Acquired::Read(
-                        bytes.map(|b| Record::decode(&b)).transpose(),
-                    ));
+                let cmd = redis::cmd("EVAL")
+                    .arg(ACQUIRE_READING)
+                    .arg(2)
+                    .arg(&self.key)
+                    .arg(rkey)
+                    .arg(&token)
+                    .arg(lease_ms)
+                    .arg(watch.arg())
+                    .clone();
+                let reply: (u8, Option<Vec<u8>>) = self.shared.pool.run_async(&cmd).await?;
+                if let Some(done) = watch.settle(reply) {
+                    if matches!(done, Acquired::Read(_)) {
+                        *self.held() = Some(token);
+                    }
+                    return Ok(done);
                 }
                 let Some(pause) = backoff.pause() else {
                     return Ok(Acquired::TimedOut);

@@ -21,12 +21,71 @@ pub(crate) const ACQUIRE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', '
                        return 0";
 
 /// [`ACQUIRE`] that also reads the record the lock guards (`KEYS[2]`) when it takes the lock,
-/// in the same round trip: `{1, record or nil}` when taken, else `{0, nil}`.
+/// in the same round trip: `{1, record or nil}` when taken. When the lock is held by another,
+/// what `ARGV[3]` (a [`Watch`]) asks: `first`, whether a record is there (`{3, nil}`);
+/// `absent`, the record if one has been written since (`{2, record}`); else `{0, nil}`.
 pub(crate) const ACQUIRE_READING: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
                        return {1, redis.call('GET', KEYS[2])} end \
                        if redis.call('PTTL', KEYS[1]) == -1 then \
                        redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+                       if ARGV[3] == 'absent' then \
+                       local v = redis.call('GET', KEYS[2]) \
+                       if v then return {2, v} end \
+                       elseif ARGV[3] == 'first' and redis.call('EXISTS', KEYS[2]) == 1 then \
+                       return {3, false} end \
                        return {0, false}";
+
+/// What a waiter for the record lock watches between its attempts: a record written while it
+/// waits is what it waits for, so it stops waiting when one appears under a key that had none
+/// ([`Acquired::Written`]). A key that had a record when the wait began is waited on for the
+/// lock itself, so a caller that cannot use that record never spins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watch {
+    /// The first attempt: is there a record?
+    First,
+    /// There was none: has one been written?
+    Absent,
+    /// There was one (or an undecodable one appeared): wait for the lock.
+    Present,
+}
+
+impl Watch {
+    pub(crate) fn arg(self) -> &'static str {
+        match self {
+            Watch::First => "first",
+            Watch::Absent => "absent",
+            Watch::Present => "present",
+        }
+    }
+
+    /// One attempt's reply to [`ACQUIRE_READING`]: what to return (the lock taken with the
+    /// record it read, or a record written meanwhile), or `None` to pause and try again.
+    pub(crate) fn settle(&mut self, reply: (u8, Option<Vec<u8>>)) -> Option<Acquired> {
+        match reply {
+            (1, bytes) => Some(Acquired::Read(
+                bytes.map(|b| Record::decode(&b)).transpose(),
+            )),
+            (2, Some(bytes)) => match Record::decode(&bytes) {
+                Ok(record) => Some(Acquired::Written(record)),
+                // Damaged: not served; the double check of whoever takes the lock counts it.
+                Err(_) => {
+                    *self = Watch::Present;
+                    None
+                }
+            },
+            (3, _) => {
+                *self = Watch::Present;
+                None
+            }
+            _ => {
+                if *self == Watch::First {
+                    *self = Watch::Absent;
+                }
+                None
+            }
+        }
+    }
+}
 
 /// Deletes the lock key only if it still holds this holder's token: after a lease ran out,
 /// the key may belong to someone else.
@@ -110,10 +169,12 @@ impl RedisLock {
 
     /// Tries `attempt(token, lease_ms)` until it takes the lock or `timeout` has passed, with
     /// the backoff between attempts; `Ok(None)` when it timed out.
+    /// `attempt` answers `Some((outcome, taken))`, where `taken` says whether it took the lock
+    /// (an outcome may also end the wait without it).
     fn acquire_with<T>(
         &self,
         timeout: Duration,
-        mut attempt: impl FnMut(&str, u64) -> Result<Option<T>>,
+        mut attempt: impl FnMut(&str, u64) -> Result<Option<(T, bool)>>,
     ) -> Result<Option<T>> {
         let settings = &self.shared.lock;
         // The builder keeps the lease within a year, far inside what `PX` takes.
@@ -121,9 +182,11 @@ impl RedisLock {
         let token = new_token();
         let mut backoff = Backoff::new(settings, &token, timeout);
         loop {
-            if let Some(taken) = attempt(&token, lease_ms)? {
-                *self.held() = Some(token);
-                return Ok(Some(taken));
+            if let Some((outcome, taken)) = attempt(&token, lease_ms)? {
+                if taken {
+                    *self.held() = Some(token);
+                }
+                return Ok(Some(outcome));
             }
             let Some(pause) = backoff.pause() else {
                 return Ok(None);
@@ -156,7 +219,7 @@ impl Lock for RedisLock {
                     .arg(lease_ms)
                     .query(c)
             })?;
-            Ok((taken == 1).then_some(()))
+            Ok((taken == 1).then_some(((), true)))
         })?;
         Ok(taken.is_some())
     }
@@ -188,7 +251,8 @@ impl Lock for RedisLock {
 
     /// As [`RedisLock::acquire`], each attempt one script; on the store's record lock the
     /// script that takes the lock also `GET`s the record, so the double check costs no round
-    /// trip.
+    /// trip. A waiter on a key that had no record stops waiting when the holder writes one
+    /// ([`Acquired::Written`]): it needs the record, not the lock.
     ///
     /// # Errors
     /// As [`RedisLock::acquire`].
@@ -200,7 +264,8 @@ impl Lock for RedisLock {
                 Acquired::TimedOut
             });
         };
-        let taken = self.acquire_with(timeout, |token, lease_ms| {
+        let mut watch = Watch::First;
+        let done = self.acquire_with(timeout, |token, lease_ms| {
             let reply: (u8, Option<Vec<u8>>) = self.shared.pool.run(|c| {
                 redis::cmd("EVAL")
                     .arg(ACQUIRE_READING)
@@ -209,17 +274,15 @@ impl Lock for RedisLock {
                     .arg(rkey)
                     .arg(token)
                     .arg(lease_ms)
+                    .arg(watch.arg())
                     .query(c)
             })?;
-            Ok(match reply {
-                (1, bytes) => Some(bytes),
-                _ => None,
-            })
+            Ok(watch.settle(reply).map(|done| {
+                let taken = matches!(done, Acquired::Read(_));
+                (done, taken)
+            }))
         })?;
-        Ok(match taken {
-            Some(bytes) => Acquired::Read(bytes.map(|b| Record::decode(&b)).transpose()),
-            None => Acquired::TimedOut,
-        })
+        Ok(done.unwrap_or(Acquired::TimedOut))
     }
 
     /// On the store's record lock: the record's `SET ... PX` (as [`Store::set`] sends it) and

@@ -36,6 +36,15 @@ pub(super) struct LockGuard {
 }
 
 /// A taken lock, and the record it read as it was taken, if it read one.
+/// What waiting for a call's lock gave.
+pub(super) enum Lease {
+    /// The lock, held (`None`: there is none, or it timed out or failed and the call computes
+    /// without it).
+    Taken(Option<Held>),
+    /// Not held: the record the holder wrote while this call waited ([`Acquired::Written`]).
+    Written(Record),
+}
+
 pub(super) struct Held {
     pub(super) guard: LockGuard,
     pub(super) read: Option<Result<Option<Record>>>,
@@ -153,7 +162,24 @@ impl Memoizer {
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let mut held = self.take_lock(call)?;
+        let mut held = match self.take_lock(call)? {
+            Lease::Taken(held) => held,
+            Lease::Written(record) => {
+                call.refresh_now();
+                if let Some((value, record)) = self.read_given(call, Ok(Some(record)))? {
+                    if let Some(leader) = leader {
+                        leader.finish(record);
+                    }
+                    return Ok(value);
+                }
+                // Written, but not a hit for this call: wait for the lock after all. A lock
+                // that stops early again breaks its contract; compute without it.
+                match self.take_lock(call)? {
+                    Lease::Taken(held) => held,
+                    Lease::Written(_) => None,
+                }
+            }
+        };
         call.refresh_now();
         // Double check: whoever held the lock before us may have stored the value. A lock that
         // read the record as it was taken has done the reading.
@@ -197,7 +223,7 @@ impl Memoizer {
 
     /// The call's lock, taken: the store's record lock, else its plain lock, else the one the
     /// options name. `None` when there is none, or it timed out or failed (unless strict).
-    pub(super) fn take_lock(&self, call: &Call<'_>) -> Result<Option<Held>> {
+    pub(super) fn take_lock(&self, call: &Call<'_>) -> Result<Lease> {
         let lock = call.store("acquiring the lock", |store| {
             Ok(match call.cfg.lock() {
                 Setting::Value(provider) => Some(provider.lock(&call.key)),
@@ -209,8 +235,12 @@ impl Memoizer {
         });
         let lock = match lock {
             Ok(Some(lock)) => lock,
-            Ok(None) => return Ok(None),
-            Err(error) => return self.fault(call, "acquiring the lock", error).map(|()| None),
+            Ok(None) => return Ok(Lease::Taken(None)),
+            Err(error) => {
+                return self
+                    .fault(call, "acquiring the lock", error)
+                    .map(|()| Lease::Taken(None));
+            }
         };
         let timeout = call.cfg.timeout();
         let acquired = call.store("acquiring the lock", |_| lock.acquire_reading(timeout));
@@ -218,15 +248,18 @@ impl Memoizer {
             Ok(Acquired::Read(read)) => (Ok(true), Some(read)),
             Ok(Acquired::Held) => (Ok(true), None),
             Ok(Acquired::TimedOut) => (Ok(false), None),
+            Ok(Acquired::Written(record)) => return Ok(Lease::Written(record)),
             Err(error) => (Err(error), None),
         };
-        Ok(self.lock_acquired(call, acquired)?.then(|| Held {
-            guard: LockGuard {
-                lock,
-                store: call.cfg.store.clone(),
+        Ok(Lease::Taken(self.lock_acquired(call, acquired)?.then(
+            || Held {
+                guard: LockGuard {
+                    lock,
+                    store: call.cfg.store.clone(),
+                },
+                read,
             },
-            read,
-        }))
+        )))
     }
 
     /// Whether the lock is held after an attempt to acquire it: a timeout or a fault is counted,

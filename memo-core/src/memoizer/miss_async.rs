@@ -129,6 +129,14 @@ impl Held {
 /// A taken lock, and the record it read as it was taken, if it read one.
 type Taken = (Held, Option<Result<Option<Record>>>);
 
+/// What waiting for an async call's lock gave, as the blocking path's `Lease`.
+enum Waited {
+    /// The lock and what it read, or `None`: no lock, or it timed out or failed.
+    Taken(Option<Taken>),
+    /// Not held: the record the holder wrote while this call waited.
+    Written(Record),
+}
+
 /// A lock handle made for a call, not yet acquired.
 enum Made {
     Async(Box<dyn AsyncLock>),
@@ -321,7 +329,27 @@ impl Memoizer {
         T: Serialize + DeserializeOwned + 'static,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let held = self.take_lock_async(call, spent).await?;
+        let held = match self.take_lock_async(call, spent).await? {
+            Waited::Taken(taken) => taken,
+            Waited::Written(record) => {
+                call.refresh_now();
+                match self.read_given(call, Ok(Some(record))) {
+                    Ok(Some((value, record))) => {
+                        if let Some(leader) = leader {
+                            leader.finish(record);
+                        }
+                        return Ok(value);
+                    }
+                    Ok(None) => {}
+                    Err(error) => return Err(Fail::Memo(error)),
+                }
+                // As in the blocking lead: not a hit for this call, so wait for the lock.
+                match self.take_lock_async(call, spent).await? {
+                    Waited::Taken(taken) => taken,
+                    Waited::Written(_) => None,
+                }
+            }
+        };
         call.refresh_now();
         if let Some((held, read)) = held {
             // Double check: whoever held the lock before us may have stored the value. A lock
@@ -420,7 +448,7 @@ impl Memoizer {
 
     /// [`Memoizer::take_lock`] for an async call: an async lock is awaited, a blocking one (a
     /// `lock` option without an async twin) is acquired inline.
-    async fn take_lock_async(&self, call: &Call<'_>, spent: &Spent) -> Result<Option<Taken>> {
+    async fn take_lock_async(&self, call: &Call<'_>, spent: &Spent) -> Result<Waited> {
         let store = call.cfg.store;
         let made = guard(&**store, "acquiring the lock", || {
             Ok(match call.cfg.lock() {
@@ -440,8 +468,12 @@ impl Memoizer {
         });
         let made = match made {
             Ok(Some(made)) => made,
-            Ok(None) => return Ok(None),
-            Err(error) => return self.fault(call, "acquiring the lock", error).map(|()| None),
+            Ok(None) => return Ok(Waited::Taken(None)),
+            Err(error) => {
+                return self
+                    .fault(call, "acquiring the lock", error)
+                    .map(|()| Waited::Taken(None));
+            }
         };
         let timeout = call.cfg.timeout();
         match made {
@@ -452,26 +484,31 @@ impl Memoizer {
                     Ok(Acquired::Read(read)) => (Ok(true), Some(read)),
                     Ok(Acquired::Held) => (Ok(true), None),
                     Ok(Acquired::TimedOut) => (Ok(false), None),
+                    Ok(Acquired::Written(record)) => return Ok(Waited::Written(record)),
                     Err(error) => (Err(error), None),
                 };
-                Ok(self.lock_acquired(call, acquired)?.then(|| {
-                    let held = Held::Async {
-                        lock,
-                        store: store.clone(),
-                    };
-                    (held, read)
-                }))
+                Ok(Waited::Taken(self.lock_acquired(call, acquired)?.then(
+                    || {
+                        let held = Held::Async {
+                            lock,
+                            store: store.clone(),
+                        };
+                        (held, read)
+                    },
+                )))
             }
             Made::Blocking(lock) => {
                 let acquired =
                     spent.carry(|| guard(&**store, "acquiring the lock", || lock.acquire(timeout)));
-                Ok(self.lock_acquired(call, acquired)?.then(|| {
-                    let held = Held::Blocking(LockGuard {
-                        lock,
-                        store: store.clone(),
-                    });
-                    (held, None)
-                }))
+                Ok(Waited::Taken(self.lock_acquired(call, acquired)?.then(
+                    || {
+                        let held = Held::Blocking(LockGuard {
+                            lock,
+                            store: store.clone(),
+                        });
+                        (held, None)
+                    },
+                )))
             }
         }
     }

@@ -15,6 +15,8 @@ struct Shared {
     /// What the next acquire reads instead of the record: an error, say.
     read_fails: AtomicBool,
     write_fails: AtomicBool,
+    /// What the next acquire reports as written by the holder while it waited.
+    written: Mutex<Option<Record>>,
 }
 
 impl Shared {
@@ -80,6 +82,16 @@ impl Lock for FusedLock {
         Ok(())
     }
     fn acquire_reading(&self, _: Duration) -> Result<Acquired> {
+        let written = self
+            .shared
+            .written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(record) = written {
+            self.shared.log("written while waiting");
+            return Ok(Acquired::Written(record));
+        }
         self.shared.log("acquire reading");
         self.held.store(true, Ordering::SeqCst);
         if self.shared.read_fails.load(Ordering::SeqCst) {
@@ -172,4 +184,45 @@ impl Store for Racing {
         self.inner.0.records.set(key, self.record.clone()).ok()?;
         self.inner.record_lock(key)
     }
+}
+
+/// The record a value computes to, as another process's Memoizer would write it.
+fn record_of(value: u8) -> Record {
+    let theirs = Memoizer::new(DocStore::default());
+    let _: u8 = theirs.get("k", || value).unwrap();
+    theirs.store().get("k").unwrap().unwrap()
+}
+
+#[test]
+fn a_record_written_while_waiting_is_a_hit_without_the_lock() {
+    let store = Fused::default();
+    *store.0.written.lock().unwrap() = Some(record_of(7));
+    let memo = Memoizer::new(store.clone());
+    assert_eq!(memo.get("k", || 0_u8).unwrap(), 7);
+    assert_eq!(memo.stats().computations, 0);
+    assert_eq!(
+        store.0.take_log(),
+        ["get", "written while waiting"],
+        "no lock taken, so none released, and nothing written"
+    );
+}
+
+#[test]
+fn a_record_written_while_waiting_that_is_no_hit_for_the_call_waits_for_the_lock() {
+    let store = Fused::default();
+    // Long expired: written by the holder, but stale for this call.
+    let stale = Record::new(1.0, Some(2.0), record_of(7).value.to_vec());
+    *store.0.written.lock().unwrap() = Some(stale);
+    let memo = Memoizer::new(store.clone());
+    assert_eq!(memo.get("k", || 5_u8).unwrap(), 5);
+    assert_eq!(memo.stats().computations, 1);
+    assert_eq!(
+        store.0.take_log(),
+        [
+            "get",
+            "written while waiting",
+            "acquire reading",
+            "write and release"
+        ]
+    );
 }

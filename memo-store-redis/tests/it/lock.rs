@@ -291,6 +291,78 @@ fn the_record_lock_reads_as_it_takes_and_writes_before_it_releases() {
 }
 
 #[test]
+fn a_waiter_on_a_key_without_a_record_stops_when_the_holder_writes_one() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let holder = store.record_lock("k").expect("locking is on");
+    assert!(matches!(
+        holder.acquire_reading(Duration::ZERO).unwrap(),
+        Acquired::Read(Ok(None))
+    ));
+    let waiter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let lock = store.record_lock("k").expect("locking is on");
+            let outcome = lock.acquire_reading(Duration::from_secs(30)).unwrap();
+            // Holding nothing, its release must leave the lock taken below alone.
+            lock.release().unwrap();
+            outcome
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let far = memo_core::SystemClock.now() + 600.0;
+    let written = Record::new(2.0, Some(far), vec![2]);
+    assert!(holder.release_writing(&written).unwrap());
+    // Taking the lock back at once: the waiter must stop on the record, not on the lock.
+    let again = store.record_lock("k").expect("locking is on");
+    assert!(matches!(
+        again.acquire_reading(Duration::ZERO).unwrap(),
+        Acquired::Read(Ok(Some(_)))
+    ));
+    match waiter.join().unwrap() {
+        Acquired::Written(found) => assert_eq!(found, written),
+        other => panic!("the waiter did not stop on the written record: {other:?}"),
+    }
+    let mut raw = support::raw(&url);
+    let lock_key = store.lock_key("k");
+    assert!(
+        lock_value(&mut raw, &lock_key).is_some(),
+        "the waiter released a lock it did not hold"
+    );
+    again.release().unwrap();
+    assert_eq!(lock_value(&mut raw, &lock_key), None);
+}
+
+#[test]
+fn a_waiter_on_a_key_with_a_record_waits_for_the_lock_itself() {
+    let Some(url) = support::url() else { return };
+    let store = support::store(&url);
+    let far = memo_core::SystemClock.now() + 600.0;
+    store
+        .set("k", Record::new(1.0, Some(far), vec![1]))
+        .unwrap();
+    let holder = store.record_lock("k").expect("locking is on");
+    assert!(matches!(
+        holder.acquire_reading(Duration::ZERO).unwrap(),
+        Acquired::Read(Ok(Some(_)))
+    ));
+    let waiter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let lock = store.record_lock("k").expect("locking is on");
+            lock.acquire_reading(Duration::from_millis(300)).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    // A rewrite under a held lock is not what this waiter waits for: it times out.
+    store
+        .set("k", Record::new(2.0, Some(far), vec![2]))
+        .unwrap();
+    assert!(matches!(waiter.join().unwrap(), Acquired::TimedOut));
+    holder.release().unwrap();
+}
+
+#[test]
 fn the_memoizer_takes_a_value_stored_while_it_waited_for_the_lock() {
     let Some(url) = support::url() else { return };
     let store = support::store(&url);
