@@ -17,7 +17,7 @@ use crate::store::{RedisStore, Shared};
 /// Every setting has a default: key prefix `memo:`, connect, read and write timeouts of one
 /// second each, a deadline of one second per Memoizer call, a circuit breaker that opens after
 /// 3 connection failures in a row for a 5 s cool-down, up to 8 idle connections, the lock on
-/// with a 30 s lease and a retry backoff from 2 ms up to 50 ms (at most a sixteenth of the
+/// with a 30 s lease and a retry backoff from 1 ms up to 50 ms (at most a thirty-second of the
 /// time waited).
 ///
 /// ```no_run
@@ -149,8 +149,8 @@ impl RedisStoreBuilder {
     }
 
     /// The pause between attempts to take a held lock: `min` first, doubling up to `max`
-    /// (defaults 2 ms and 50 ms), and never longer than a sixteenth of the time waited so far
-    /// (but at least `min`), so that a waiter notices the holder's release within about 6% of
+    /// (defaults 1 ms and 50 ms), and never longer than a thirty-second of the time waited so far
+    /// (but at least `min`), so that a waiter notices the holder's release within about 3% of
     /// its wait.
     pub fn lock_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.lock.backoff_min = min;

@@ -109,7 +109,7 @@ impl Default for LockSettings {
         LockSettings {
             enabled: true,
             lease: Duration::from_secs(30),
-            backoff_min: Duration::from_millis(2),
+            backoff_min: Duration::from_millis(1),
             backoff_max: Duration::from_millis(50),
         }
     }
@@ -119,9 +119,9 @@ impl Default for LockSettings {
 /// [`RedisStore`](crate::RedisStore) hands the Memoizer through [`Store::lock`].
 ///
 /// Acquiring sets the lock key to a random token with `SET NX PX <lease>`, retrying with a
-/// doubling, capped backoff until the timeout (never longer than a sixteenth of the time waited
-/// so far, so a waiter notices a release within about 6% of its wait); releasing deletes the key only if it still
-/// holds this handle's token. The lease bounds how long a dead holder blocks the others, and a
+/// doubling, capped backoff until the timeout (never longer than a thirty-second of the time
+/// waited so far, so a waiter notices a release within about 3% of its wait); releasing deletes
+/// the key only if it still holds this handle's token. The lease bounds how long a dead holder blocks the others, and a
 /// lock key found without an expiry (planted by something else) is given one lease, so it too
 /// blocks for one lease at most.
 ///
@@ -372,9 +372,9 @@ pub(crate) fn new_token() -> String {
 }
 
 /// The pauses of a waiter between its attempts to take a held lock: doubling from the minimum
-/// up to the maximum, but never more than a sixteenth of the time waited so far, so that a
-/// waiter wakes within about 6% of its wait after the holder releases (a 50 ms computation is
-/// noticed within about 3 ms, where a plain doubling backoff could sleep 50 ms past it), while a
+/// up to the maximum, but never more than a thirty-second of the time waited so far, so that a
+/// waiter wakes within about 3% of its wait after the holder releases (a 50 ms computation is
+/// noticed within about 2 ms, where a plain doubling backoff could sleep 50 ms past it), while a
 /// long wait still polls at most once per maximum pause. Each pause is jittered between half
 /// and all of it, so that waiters spread out.
 pub(crate) struct Backoff {
@@ -409,7 +409,7 @@ impl Backoff {
             return None;
         }
         let waited = now.saturating_duration_since(self.started);
-        let step = self.next.min((waited / 16).max(self.min));
+        let step = self.next.min((waited / 32).max(self.min));
         self.next = self.next.saturating_mul(2).min(self.max);
         Some(self.jitter.between(step / 2, step).min(left))
     }
@@ -441,17 +441,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_pauses_start_at_min_and_stay_within_a_sixteenth_of_the_wait_and_max() {
+    fn backoff_pauses_start_at_min_and_stay_within_a_thirty_second_of_the_wait_and_max() {
         let settings = LockSettings::default();
         let mut backoff = Backoff::new(&settings, "token", Duration::from_secs(60));
         let first = backoff.pause().unwrap();
         assert!(first >= settings.backoff_min / 2 && first <= settings.backoff_min);
-        // Early in a wait the doubling is held back to the minimum by the wait's sixteenth.
+        // Early in a wait the doubling is held back to the minimum by the wait's thirty-second.
         for _ in 0..10 {
             let pause = backoff.pause().unwrap();
             let waited = backoff.started.elapsed();
             assert!(
-                pause <= (waited / 16).max(settings.backoff_min),
+                pause <= (waited / 32).max(settings.backoff_min),
                 "{pause:?} {waited:?}"
             );
         }

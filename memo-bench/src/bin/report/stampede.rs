@@ -41,6 +41,12 @@ fn work(counter: &AtomicU64) -> Vec<u8> {
 /// `threads` threads released together call `call(key)`; the wall time until the last
 /// returns.
 fn storm(threads: usize, call: &(dyn Fn() + Sync)) -> Duration {
+    storm_at(threads, None, call)
+}
+
+/// [`storm`] with the threads released at `start` (Unix nanoseconds) when given: they are
+/// started first, so that starting them is not timed (as in [`storm`]).
+fn storm_at(threads: usize, start: Option<u128>, call: &(dyn Fn() + Sync)) -> Duration {
     let gate = Barrier::new(threads + 1);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -52,6 +58,10 @@ fn storm(threads: usize, call: &(dyn Fn() + Sync)) -> Duration {
                 })
             })
             .collect();
+        if let Some(start) = start {
+            let wait = start.saturating_sub(unix_nanos());
+            std::thread::sleep(Duration::from_nanos(u64::try_from(wait).unwrap_or(0)));
+        }
         gate.wait();
         let began = Instant::now();
         for h in handles {
@@ -201,8 +211,8 @@ fn unix_nanos() -> u128 {
         .as_nanos()
 }
 
-/// The child's part of the cross-process stampede: wait for the start time, stampede with
-/// `threads` threads through `RedisStore` and its lock, count computations with `INCR`, print
+/// The child's part of the cross-process stampede: start `threads` threads, release them at
+/// the start time through `RedisStore` and its lock, count computations with `INCR`, print
 /// the time the last thread returned (Unix nanoseconds).
 pub(crate) fn child(url: &str, prefix: &str, key: &str, start: u128, threads: usize) {
     let store = RedisStore::builder(url)
@@ -212,15 +222,14 @@ pub(crate) fn child(url: &str, prefix: &str, key: &str, start: u128, threads: us
     let memo = Memoizer::new(store);
     let options = Options::new().max_age(Duration::from_millis(REDIS_TTL_MS));
     let counter_key = format!("{prefix}computations:{key}");
-    let wait = start.saturating_sub(unix_nanos());
-    std::thread::sleep(Duration::from_nanos(u64::try_from(wait).unwrap_or(0)));
-    storm(threads, &|| {
+    // Connected before the start, as the threads are started before it: neither is timed.
+    let counter = Mutex::new(redis_connection(url));
+    storm_at(threads, Some(start), &|| {
         let v: Vec<u8> = memo
             .get_with(key, &options, || {
-                let mut c = redis_connection(url);
                 redis::cmd("INCR")
                     .arg(&counter_key)
-                    .exec(&mut c)
+                    .exec(&mut *counter.lock().unwrap_or_else(PoisonError::into_inner))
                     .expect("INCR");
                 std::thread::sleep(WORK);
                 vec![7; 64]
