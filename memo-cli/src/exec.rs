@@ -98,6 +98,22 @@ fn warn(why: &str) {
     }
 }
 
+/// An opened store, `None` for a store that is down (said once: the command runs uncached), or
+/// the exit code for memo's own failure (said, and the command does not run).
+fn opened(opened: Result<Handle, Fail>) -> Result<Option<Handle>, i32> {
+    match opened {
+        Ok(handle) => Ok(Some(handle)),
+        Err(Fail::Down(why)) => {
+            warn(&why);
+            Ok(None)
+        }
+        Err(e) => {
+            eprintln!("memo: {e}");
+            Err(MEMO_FAILED)
+        }
+    }
+}
+
 /// Runs `memo exec` and returns its exit code.
 pub(crate) fn exec(url: Option<&str>, args: &ExecArgs) -> i32 {
     let prepared = exec_key(args).and_then(|key| Ok((key, store::parse(url)?)));
@@ -154,30 +170,16 @@ pub(crate) fn exec(url: Option<&str>, args: &ExecArgs) -> i32 {
                 return finish(&found);
             }
             Ok(None) => None,
-            Err(_) => match store::open_redb(&file) {
-                Ok(db) => Some(Handle::Redb(db)),
-                Err(Fail::Down(why)) => {
-                    warn(&why);
-                    None
-                }
-                Err(e) => {
-                    eprintln!("memo: {e}");
-                    return MEMO_FAILED;
-                }
+            Err(_) => match opened(store::open_redb(&file).map(Handle::Redb)) {
+                Ok(handle) => handle,
+                Err(code) => return code,
             },
         };
         redb_file = Some(file);
     } else {
-        handle = match store::open(&url, true) {
-            Ok(handle) => Some(handle),
-            Err(Fail::Down(why)) => {
-                warn(&why);
-                None
-            }
-            Err(e) => {
-                eprintln!("memo: {e}");
-                return MEMO_FAILED;
-            }
+        handle = match opened(store::open(&url, true)) {
+            Ok(handle) => handle,
+            Err(code) => return code,
         };
         if !args.force
             && let Some(found) = lookup(handle.as_ref(), &key, now(), fresh_for)

@@ -8,7 +8,9 @@ use memo_core::{Acquired, AsyncLock, AsyncStore, Record, Result, StoreFuture, bu
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisResult};
 
-use crate::lock::{ACQUIRE, ACQUIRE_READING, Backoff, RELEASE, RedisLock, Watch, new_token};
+use crate::lock::{
+    ACQUIRE, ACQUIRE_READING, Backoff, RELEASE, RedisLock, Watch, new_token, write_then_release,
+};
 use crate::pool::{Pool, deadline_passed};
 use crate::store::{RedisStore, Shared, write_command};
 
@@ -281,13 +283,7 @@ impl AsyncLock for RedisLock {
             let Some(token) = self.held().clone() else {
                 return Ok(false);
             };
-            let mut pipe = redis::pipe();
-            pipe.add_command(write_command(rkey, record)).ignore();
-            pipe.cmd("EVAL")
-                .arg(RELEASE)
-                .arg(1)
-                .arg(&self.key)
-                .arg(&token);
+            let pipe = write_then_release(rkey, record, &self.key, &token);
             let (deleted,): (u64,) = self.shared.pool.run_async(&pipe).await?;
             self.held().take_if(|held| *held == token);
             if deleted == 0 {

@@ -92,6 +92,25 @@ impl Watch {
 pub(crate) const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
                        return redis.call('DEL', KEYS[1]) else return 0 end";
 
+/// The record's write (as [`Store::set`](memo_core::Store::set) sends it) and then the
+/// release's compare-and-delete, in one pipeline: Redis runs them in that order, so no one
+/// takes the lock and misses the record. Its one reply is the release's.
+pub(crate) fn write_then_release(
+    rkey: &[u8],
+    record: &Record,
+    lock_key: &[u8],
+    token: &str,
+) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.add_command(write_command(rkey, record)).ignore();
+    pipe.cmd("EVAL")
+        .arg(RELEASE)
+        .arg(1)
+        .arg(lock_key)
+        .arg(token);
+    pipe
+}
+
 /// The longest lease the builder accepts.
 pub(crate) const MAX_LEASE: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -301,13 +320,7 @@ impl Lock for RedisLock {
         let Some(token) = self.held().take() else {
             return Ok(false);
         };
-        let mut pipe = redis::pipe();
-        pipe.add_command(write_command(rkey, record)).ignore();
-        pipe.cmd("EVAL")
-            .arg(RELEASE)
-            .arg(1)
-            .arg(&self.key)
-            .arg(&token);
+        let pipe = write_then_release(rkey, record, &self.key, &token);
         let sent: Result<(u64,)> = self.shared.pool.run_pipeline(2, |c| pipe.query(c));
         match sent {
             Ok((deleted,)) => {
