@@ -8,50 +8,14 @@
 //! `cargo bench -p memo-bench --bench decorator`
 
 use std::hint::black_box;
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use cached::macros::{cached, concurrent_cached};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use memo::mem::MemStore;
-use memo::{Memoizer, memoize};
+use memo_bench::decorated::{
+    COMPUTED, KEYS, MEMO, Payload, cached_payload, concurrent_payload, memo_payload, names,
+};
 use memo_bench::on_two_threads;
-
-const KEYS: usize = 1_024;
-
-/// The memoized function, whichever crate memoizes it.
-type Payload = fn(String) -> Vec<u8>;
-
-static MEMO: LazyLock<Memoizer> = LazyLock::new(|| Memoizer::new(MemStore::new()));
-
-/// Computations of every variant, to check that the measured calls were all hits.
-static COMPUTED: AtomicUsize = AtomicUsize::new(0);
-
-fn compute(name: &str) -> Vec<u8> {
-    COMPUTED.fetch_add(1, Ordering::Relaxed);
-    let seed = name.bytes().fold(0_u8, u8::wrapping_add);
-    (0..64).map(|i| seed.wrapping_add(i)).collect()
-}
-
-#[memoize(MEMO)]
-fn memo_payload(name: String) -> Vec<u8> {
-    compute(&name)
-}
-
-#[cached]
-fn cached_payload(name: String) -> Vec<u8> {
-    compute(&name)
-}
-
-#[concurrent_cached]
-fn concurrent_payload(name: String) -> Vec<u8> {
-    compute(&name)
-}
-
-fn names() -> Vec<String> {
-    (0..KEYS).map(|i| format!("user-{i:04}")).collect()
-}
 
 /// `iters` calls of `f` over the names, starting at `offset`.
 fn calls(f: Payload, names: &[String], offset: usize, iters: u64) {

@@ -3,6 +3,7 @@
 //! The library holds what several benchmark files and the report runner (`--bin report`)
 //! share: timing helpers, the Zipf generator, and the report's table and chart writers.
 
+pub mod decorated;
 pub mod markdown;
 pub mod summary;
 pub mod svg;
