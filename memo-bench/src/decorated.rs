@@ -16,7 +16,7 @@ pub const KEYS: usize = 1_024;
 /// The decorated function, whichever crate memoizes it.
 pub type Payload = fn(String) -> Vec<u8>;
 
-/// The Memoizer behind [`memo_payload`].
+/// The Memoizer behind [`memo_payload()`].
 pub static MEMO: LazyLock<Memoizer> = LazyLock::new(|| Memoizer::new(MemStore::new()));
 
 /// Computations of every variant, to check that the measured calls were all hits.
