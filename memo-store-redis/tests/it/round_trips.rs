@@ -59,21 +59,29 @@ fn sent_by_clients(url: &str, f: impl FnOnce()) -> Vec<String> {
     }
 }
 
+/// A private server (whose command counts no other test touches), a Memoizer over it and a
+/// raw connection to count with, the counts reset; `None` (said) without a `redis-server`.
+fn counted() -> Option<(LocalServer, Memoizer, redis::Connection)> {
+    if !support::has_redis_server() {
+        support::skip("no redis-server binary on the PATH to count commands on");
+        return None;
+    }
+    let server = LocalServer::start(support::free_port());
+    let memo = Memoizer::new(RedisStore::connect(&server.url()).unwrap());
+    let mut raw = support::raw(&server.url());
+    commands(&mut raw);
+    Some((server, memo, raw))
+}
+
 fn expect(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect()
 }
 
 #[test]
 fn a_hit_is_one_get_and_a_miss_adds_one_set_px() {
-    if !support::has_redis_server() {
-        support::skip("no redis-server binary on the PATH to count commands on");
+    let Some((server, memo, mut raw)) = counted() else {
         return;
-    }
-    let server = LocalServer::start(support::free_port());
-    let memo = Memoizer::new(RedisStore::connect(&server.url()).unwrap());
-    let mut raw = support::raw(&server.url());
-    commands(&mut raw);
-
+    };
     let no_lock = Options::new().no_lock();
     assert_eq!(memo.get_with("a", &no_lock, || 1_u32).unwrap(), 1);
     assert_eq!(commands(&mut raw), expect(&[("get", 1), ("set", 1)]));
@@ -109,18 +117,13 @@ fn a_hit_is_one_get_and_a_miss_adds_one_set_px() {
 
 #[test]
 fn an_async_locked_miss_sends_the_same_commands_as_a_blocking_one() {
-    if !support::has_redis_server() {
-        support::skip("no redis-server binary on the PATH to count commands on");
+    let Some((server, memo, mut raw)) = counted() else {
         return;
-    }
-    let server = LocalServer::start(support::free_port());
-    let memo = Memoizer::new(RedisStore::connect(&server.url()).unwrap());
-    let mut raw = support::raw(&server.url());
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    commands(&mut raw);
     let value = runtime.block_on(memo.get_async("b", || async { 2_u32 }));
     assert_eq!(value.unwrap(), 2);
     // GET; EVAL (lock and double check); SET PX pipelined with EVAL (the release).
