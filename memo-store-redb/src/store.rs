@@ -1296,6 +1296,12 @@ impl Drop for RedbStore {
         }
         // The database closes with the last handle; no read of ours should keep it busy.
         self.shared.invalidate();
+        // Closing writes redb's allocator state, and redb panics on some damaged files there:
+        // a drop must not unwind (a panic while unwinding aborts the process).
+        let db = self.shared.handle_mut().db.take();
+        if catch_unwind(AssertUnwindSafe(move || drop(db))).is_err() {
+            tracing::error!("memo-redb: redb panicked closing the database: the file is damaged");
+        }
     }
 }
 

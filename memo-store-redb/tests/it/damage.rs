@@ -22,6 +22,12 @@ const KEYS: u64 = 300;
 /// `open`: bytes change while the store has the file open; `closed`: between two opens, with
 /// the integrity check on open (the default); `unchecked`: the same without it.
 const MODES: [&str; 3] = ["open", "closed", "unchecked"];
+/// Trials that once failed, run on every run besides the random ones (the file's layout, and so
+/// what a seed damages, is the same from run to run).
+const REGRESSIONS: [(&str, u64); 1] = [
+    // redb panicked closing the database, in the store's drop.
+    ("unchecked", 1_796_209_922_169_158_344),
+];
 
 /// The value the function computes for key `i`.
 fn value(i: u64) -> String {
@@ -82,8 +88,11 @@ fn flipped_bytes_never_give_a_wrong_value_or_a_panic() {
     let mut failures = Vec::new();
     for mode in MODES {
         let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-        for trial in 0..TRIALS {
-            let seed = base.wrapping_add(trial);
+        let regressions = REGRESSIONS.iter().filter(|(m, _)| *m == mode);
+        let seeds = (0..TRIALS)
+            .map(|trial| base.wrapping_add(trial))
+            .chain(regressions.map(|&(_, seed)| seed));
+        for seed in seeds {
             let dir = tempfile::tempdir().unwrap();
             let output = child(TEST, mode, &dir.path().join("cache.redb"))
                 .env("MEMO_REDB_TEST_SEED", seed.to_string())
@@ -114,7 +123,7 @@ fn flipped_bytes_never_give_a_wrong_value_or_a_panic() {
                 }
             }
         }
-        println!("{mode}: {TRIALS} trials, {totals:?}");
+        println!("{mode}: {totals:?}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
