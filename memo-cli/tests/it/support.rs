@@ -1,12 +1,10 @@
 //! Running the binary, temp stores, and the Redis server the tests share.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use memo_test_support::url as redis_url;
 
 /// A fresh directory and a redb store URL in it.
 pub(crate) struct Sandbox {
@@ -22,7 +20,8 @@ impl Sandbox {
         Sandbox { dir, store }
     }
 
-    /// A sandbox over the Redis server under a fresh prefix; `None` after [`skip`].
+    /// A sandbox over the Redis server under a fresh prefix; `None` when there is none (a
+    /// failure under `CI=true`).
     pub(crate) fn redis() -> Option<Self> {
         let url = redis_url()?;
         let dir = tempfile::tempdir().expect("a temp dir");
@@ -100,41 +99,7 @@ pub(crate) fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Under `CI=true` a test that cannot run fails; elsewhere it says why and passes.
-pub(crate) fn skip(why: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "cannot run under CI=true: {why}"
-    );
-    eprintln!("skipped: {why} (set CI=true to make this a failure)");
-}
-
-/// The URL of a Redis server that answers `PING`, or `None` after [`skip`].
-pub(crate) fn redis_url() -> Option<String> {
-    static CHECKED: OnceLock<Result<String, String>> = OnceLock::new();
-    CHECKED
-        .get_or_init(|| {
-            let url = std::env::var("MEMO_REDIS_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-                .ok_or_else(|| "MEMO_REDIS_URL is not set".to_owned())?;
-            ping(&url).map_err(|e| format!("no redis server answers at {url}: {e}"))?;
-            Ok(url)
-        })
-        .clone()
-        .map_err(|why| skip(&why))
-        .ok()
-}
-
-fn ping(url: &str) -> redis::RedisResult<()> {
-    let mut c = redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(2))?;
-    c.set_read_timeout(Some(Duration::from_secs(2)))?;
-    redis::cmd("PING").query::<String>(&mut c).map(drop)
-}
-
 /// A key prefix no other test or run uses.
 pub(crate) fn unique_prefix() -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let salt = (std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
-    format!("memo-cli-test:{:016x}:", RandomState::new().hash_one(salt))
+    memo_test_support::unique_prefix("memo-cli-test")
 }

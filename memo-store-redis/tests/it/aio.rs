@@ -63,7 +63,7 @@ fn a_frozen_server_never_stops_a_current_thread_runtime() {
         support::skip("no redis-server binary");
         return;
     }
-    let server = LocalServer::start(support::free_port());
+    let server = LocalServer::start();
     let store = support::builder(&server.url())
         .deadline(Duration::from_millis(800))
         .read_timeout(Duration::from_millis(800))
@@ -128,7 +128,7 @@ fn the_async_path_shares_the_breaker_with_the_blocking_path() {
         support::skip("no redis-server binary");
         return;
     }
-    let server = LocalServer::start(support::free_port());
+    let server = LocalServer::start();
     let store = support::builder(&server.url())
         .deadline(Duration::from_millis(100))
         .read_timeout(Duration::from_millis(100))

@@ -124,7 +124,7 @@ fn a_connection_that_timed_out_is_replaced_not_reused() {
         support::skip("no redis-server binary on the PATH to freeze");
         return;
     }
-    let server = LocalServer::start(support::free_port());
+    let server = LocalServer::start();
     let mut raw = support::raw(&server.url());
     let store = support::builder(&server.url())
         .read_timeout(Duration::from_millis(200))
@@ -180,7 +180,7 @@ fn a_server_frozen_for_5_s_costs_8_threads_at_most_the_deadline_per_call_then_th
         support::skip("no redis-server binary on the PATH to freeze");
         return;
     }
-    let server = LocalServer::start(support::free_port());
+    let server = LocalServer::start();
     // The defaults: 1 s timeouts, a 1 s deadline, the breaker at 3 failures and 5 s, the lock.
     let store = support::builder(&server.url())
         .deadline(DEADLINE)

@@ -108,7 +108,7 @@ fn a_server_restart_fails_open_during_the_outage_and_recovers_after() {
         return;
     }
     let port = support::free_port();
-    let mut server = LocalServer::start(port);
+    let mut server = LocalServer::start_on(port);
     let url = server.url();
     let store = RedisStore::builder(&url)
         .connect_timeout(Duration::from_millis(500))
@@ -125,7 +125,7 @@ fn a_server_restart_fails_open_during_the_outage_and_recovers_after() {
 
     // A restart between two calls is invisible: the dead pooled connection is replaced.
     server.kill();
-    let mut server = LocalServer::start(port);
+    let mut server = LocalServer::start_on(port);
     let errors = memo.stats().store_errors;
     assert_eq!(memo.get("between", || 2_u32).unwrap(), 2);
     assert_eq!(memo.get("between", || 0_u32).unwrap(), 2);
@@ -159,7 +159,7 @@ fn a_server_restart_fails_open_during_the_outage_and_recovers_after() {
 
     // Back up: once the breaker's cool-down ends, its probe finds the server and the calls
     // reach Redis again, without a new store.
-    let server = LocalServer::start(port);
+    let server = LocalServer::start_on(port);
     support::wait_until(
         "a probe to reach the restarted server",
         Duration::from_secs(30),

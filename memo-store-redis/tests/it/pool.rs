@@ -24,7 +24,7 @@ fn after_a_burst_of_threads_only_the_pool_size_stays_open() {
         support::skip("no redis-server binary on the PATH to count connections on");
         return;
     }
-    let server = LocalServer::start(support::free_port());
+    let server = LocalServer::start();
     let mut raw = support::raw(&server.url());
     let store = RedisStore::builder(&server.url())
         .pool_size(POOL)

@@ -66,7 +66,7 @@ fn counted() -> Option<(LocalServer, Memoizer, redis::Connection)> {
         support::skip("no redis-server binary on the PATH to count commands on");
         return None;
     }
-    let server = LocalServer::start(support::free_port());
+    let server = LocalServer::start();
     let memo = Memoizer::new(RedisStore::connect(&server.url()).unwrap());
     let mut raw = support::raw(&server.url());
     commands(&mut raw);

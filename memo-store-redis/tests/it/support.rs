@@ -1,66 +1,22 @@
 //! The server the tests run against, the skip-or-fail policy, child processes and a private
 //! `redis-server` for the restart test.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use memo_store_redis::{RedisStore, RedisStoreBuilder};
+pub(crate) use memo_test_support::{
+    LocalServer, free_port, has_redis_server, server, skip, url, wait_until,
+};
 
-/// The variable that names the server.
-pub(crate) const URL_VAR: &str = "MEMO_REDIS_URL";
 /// Set in a child process: which role the re-executed test plays.
 pub(crate) const CHILD_VAR: &str = "MEMO_REDIS_TEST_CHILD";
 /// Set in a child process: the key prefix its parent chose.
 pub(crate) const PREFIX_VAR: &str = "MEMO_REDIS_TEST_PREFIX";
 
-/// Under `CI=true` a test that cannot run fails; elsewhere it says why and passes.
-///
-/// # Panics
-/// Under `CI=true`.
-pub(crate) fn skip(why: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "cannot run under CI=true: {why}"
-    );
-    eprintln!("skipped: {why} (set CI=true to make this a failure)");
-}
-
-/// The URL of a server that answers `PING`, or why there is none.
-pub(crate) fn server() -> Result<String, String> {
-    static CHECKED: OnceLock<Result<String, String>> = OnceLock::new();
-    CHECKED
-        .get_or_init(|| {
-            let url = std::env::var(URL_VAR)
-                .ok()
-                .filter(|u| !u.is_empty())
-                .ok_or_else(|| format!("{URL_VAR} is not set"))?;
-            ping(&url).map_err(|e| format!("no redis server answers at {url}: {e}"))?;
-            Ok(url)
-        })
-        .clone()
-}
-
-/// The server's URL, or `None` after [`skip`].
-pub(crate) fn url() -> Option<String> {
-    server().map_err(|why| skip(&why)).ok()
-}
-
-fn ping(url: &str) -> redis::RedisResult<()> {
-    let mut c = redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(2))?;
-    c.set_read_timeout(Some(Duration::from_secs(2)))?;
-    redis::cmd("PING").query::<String>(&mut c).map(drop)
-}
-
 /// A prefix no other test or run uses.
 pub(crate) fn unique_prefix() -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let salt = (std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
-    format!("memo-test:{:016x}:", RandomState::new().hash_one(salt))
+    memo_test_support::unique_prefix("memo-test")
 }
 
 /// A builder on `url` under a fresh prefix.
@@ -84,19 +40,6 @@ pub(crate) fn raw(url: &str) -> redis::Connection {
     c
 }
 
-/// Waits until `done` holds, checking every 5 ms; panics after `limit` (a hang guard, far
-/// above the expected wait).
-pub(crate) fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < limit,
-            "gave up waiting for {what} after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// The role this process plays when a test re-executed the binary, if it did.
 pub(crate) fn child_role() -> Option<String> {
     std::env::var(CHILD_VAR).ok()
@@ -118,83 +61,4 @@ pub(crate) fn spawn_child(test: &str, role: &str, prefix: &str) -> Child {
 /// The prefix the parent passed to this child.
 pub(crate) fn child_prefix() -> String {
     std::env::var(PREFIX_VAR).expect("the parent passes a prefix")
-}
-
-/// A port nothing listens on right now.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Whether a `redis-server` binary can be run.
-pub(crate) fn has_redis_server() -> bool {
-    Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A `redis-server` of this test's own, on `port`, without persistence; killed when dropped.
-pub(crate) struct LocalServer {
-    pub(crate) port: u16,
-    child: Option<Child>,
-}
-
-impl LocalServer {
-    /// Starts the server and waits until it answers.
-    pub(crate) fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        let server = LocalServer {
-            port,
-            child: Some(child),
-        };
-        let url = server.url();
-        wait_until(
-            "the local redis-server to answer",
-            Duration::from_secs(20),
-            || ping(&url).is_ok(),
-        );
-        server
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Sends `signal` (`STOP` freezes the server without closing a connection, `CONT` thaws
-    /// it) with the `kill` command.
-    pub(crate) fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("a running server").id();
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("the kill command runs");
-        assert!(status.success(), "kill -{signal} {pid}: {status}");
-    }
-
-    /// Kills the server (SIGKILL: no goodbye to the clients) and reaps it.
-    pub(crate) fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for LocalServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
