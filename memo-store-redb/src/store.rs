@@ -1297,7 +1297,8 @@ impl Drop for RedbStore {
         // The database closes with the last handle; no read of ours should keep it busy.
         self.shared.invalidate();
         // Closing writes redb's allocator state, and redb panics on some damaged files there:
-        // a drop must not unwind (a panic while unwinding aborts the process).
+        // that panic must not unwind into whatever dropped the store (or abort the process, if
+        // it was already unwinding).
         let db = self.shared.handle_mut().db.take();
         if catch_unwind(AssertUnwindSafe(move || drop(db))).is_err() {
             tracing::error!("memo-redb: redb panicked closing the database: the file is damaged");

@@ -92,7 +92,9 @@ fn flipped_bytes_never_give_a_wrong_value_or_a_panic() {
         let seeds = (0..TRIALS)
             .map(|trial| base.wrapping_add(trial))
             .chain(regressions.map(|&(_, seed)| seed));
+        let mut trials = 0;
         for seed in seeds {
+            trials += 1;
             let dir = tempfile::tempdir().unwrap();
             let output = child(TEST, mode, &dir.path().join("cache.redb"))
                 .env("MEMO_REDB_TEST_SEED", seed.to_string())
@@ -123,7 +125,7 @@ fn flipped_bytes_never_give_a_wrong_value_or_a_panic() {
                 }
             }
         }
-        println!("{mode}: {totals:?}");
+        println!("{mode}: {trials} trials, {totals:?}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
