@@ -1,6 +1,8 @@
 //! `memo exec` over a redb file: replay, expiry, failures, --force, --stale, keys, errors.
 
-use crate::support::{Sandbox, code, eventually, json, stderr, stdout};
+use std::time::Duration;
+
+use crate::support::{Sandbox, code, json, stderr, stdout, wait_until};
 
 /// A shell command that counts its runs in `runs` and prints on both streams.
 const NOISY: &str = "echo run >> runs; echo out1; echo err1 >&2; echo out2; exit 3";
@@ -119,10 +121,16 @@ fn stale_results_are_served_then_refreshed_in_the_background() {
     // Older: the old result now, and a refresh behind it.
     assert_eq!(stdout(&sb.run_at(1010.0, &args)).trim(), "1");
     let key = "exec::sh -c 'echo run >> runs; wc -l < runs'";
-    eventually("the background refresh rewrote the record", || {
+    let refreshed = || {
         let shown = sb.run(&["--json", "show", key]);
         code(&shown) == 0 && json(&shown)["created"] == 1010.0
-    });
+    };
+    // A deadline against a hang, not a timing claim.
+    wait_until(
+        "the background refresh to rewrite the record",
+        Duration::from_secs(30),
+        refreshed,
+    );
     assert_eq!(sb.count("runs"), 2);
     assert_eq!(stdout(&sb.run_at(1011.0, &args)).trim(), "2");
     assert_eq!(sb.count("runs"), 2);

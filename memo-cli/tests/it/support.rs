@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use memo_test_support::url as redis_url;
+pub(crate) use memo_test_support::wait_until;
 
 /// A fresh directory and a redb store URL in it.
 pub(crate) struct Sandbox {
@@ -88,15 +88,6 @@ pub(crate) fn code(output: &Output) -> i32 {
 pub(crate) fn json(output: &Output) -> serde_json::Value {
     assert_eq!(code(output), 0, "stderr: {}", stderr(output));
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
-}
-
-/// Waits until `done` holds; panics after a generous deadline (a hang, not a timing claim).
-pub(crate) fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A key prefix no other test or run uses.
