@@ -31,7 +31,8 @@ pub struct TieredStats {
     pub written_behind: u64,
     /// Writes and deletes waiting for the background writer now (write-behind mode).
     pub pending: u64,
-    /// Whether the Redis invalidation connection is subscribed now.
+    /// Whether the Redis invalidation connection is subscribed now. It turns `false` only once
+    /// the front has dropped what it took from the back, since notices may have been missed.
     pub tracking: bool,
 }
 

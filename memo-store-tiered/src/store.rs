@@ -147,7 +147,7 @@ impl<F: Store, B: Store> TieredStore<F, B> {
     pub fn stats(&self) -> TieredStats {
         let mut stats = self.core.counters.snapshot();
         stats.pending = self.core.behind.as_ref().map_or(0, |b| b.len() as u64);
-        stats.tracking = self.core.tracking.load(Ordering::Relaxed);
+        stats.tracking = self.core.tracking.load(Ordering::Acquire);
         stats
     }
 

@@ -40,9 +40,11 @@ impl Tracker {
         let mut pause = FIRST_PAUSE;
         loop {
             let outcome = self.session(front, core, &mut pause);
-            core.tracking.store(false, Ordering::Relaxed);
             // Notices may have been missed: nothing taken from the back can be trusted now.
+            // Dropped before the flag falls, so that whoever sees it down sees the front
+            // emptied of back records.
             core.drop_all_resident(front);
+            core.tracking.store(false, Ordering::Release);
             match outcome {
                 Ok(()) => return,
                 Err(error) => tracing::warn!(
@@ -76,7 +78,7 @@ impl Tracker {
         connection.set_read_timeout(Some(POLL))?;
         // Entries taken while no notice could arrive may be stale already.
         core.drop_all_resident(front);
-        core.tracking.store(true, Ordering::Relaxed);
+        core.tracking.store(true, Ordering::Release);
         *pause = FIRST_PAUSE;
         loop {
             if core.halt.is_stopped() {
