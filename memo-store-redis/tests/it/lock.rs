@@ -13,6 +13,37 @@ fn lock_value(raw: &mut redis::Connection, key: &[u8]) -> Option<String> {
     redis::cmd("GET").arg(key).query(raw).expect("GET")
 }
 
+/// The server's `MONITOR` feed, watched for a lock attempt that found `lock_key` held: the
+/// lock's script then runs `PTTL` on it. Made before the waiter starts, so that a test knows
+/// the waiter is waiting instead of guessing with a sleep.
+struct Attempts {
+    monitor: redis::Connection,
+    line: String,
+}
+
+impl Attempts {
+    fn watch(url: &str, lock_key: &[u8]) -> Self {
+        let monitor = support::monitor(url);
+        let key = std::str::from_utf8(lock_key).expect("an ASCII test key");
+        let line = format!("\"PTTL\" \"{key}\"");
+        Attempts { monitor, line }
+    }
+
+    /// Returns once an attempt has found the lock held; panics after 30 s (a hang guard).
+    fn wait_for_one(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            match self.monitor.recv_response() {
+                Ok(redis::Value::SimpleString(line)) if line.contains(&self.line) => return,
+                Ok(_) => {}
+                Err(error) if error.is_timeout() => {}
+                Err(error) => panic!("MONITOR failed: {error}"),
+            }
+        }
+        panic!("no lock attempt found the lock held within 30 s");
+    }
+}
+
 #[test]
 fn a_held_lock_excludes_others_until_released() {
     let Some(url) = support::url() else { return };
@@ -299,6 +330,7 @@ fn a_waiter_on_a_key_without_a_record_stops_when_the_holder_writes_one() {
         holder.acquire_reading(Duration::ZERO).unwrap(),
         Acquired::Read(Ok(None))
     ));
+    let attempts = Attempts::watch(&url, &store.lock_key("k"));
     let waiter = {
         let store = store.clone();
         std::thread::spawn(move || {
@@ -309,7 +341,8 @@ fn a_waiter_on_a_key_without_a_record_stops_when_the_holder_writes_one() {
             outcome
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // Its first attempt saw no record: from then on a written record is what it waits for.
+    attempts.wait_for_one();
     let far = memo_core::SystemClock.now() + 600.0;
     let written = Record::new(2.0, Some(far), vec![2]);
     assert!(holder.release_writing(&written).unwrap());
@@ -369,6 +402,7 @@ fn the_memoizer_takes_a_value_stored_while_it_waited_for_the_lock() {
     let holder = store.redis_lock("k");
     assert!(holder.acquire(Duration::ZERO).unwrap());
     let memo = Memoizer::new(store.clone());
+    let attempts = Attempts::watch(&url, holder.key());
     let waiter = {
         let memo = memo.clone();
         std::thread::spawn(move || {
@@ -376,7 +410,8 @@ fn the_memoizer_takes_a_value_stored_while_it_waited_for_the_lock() {
             memo.get_with("k", &wait, || 0_u32)
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // It missed, and found the lock held.
+    attempts.wait_for_one();
     // Another process computed meanwhile: its Memoizer writes, then the lock is released.
     let elsewhere = Memoizer::new(store.clone());
     let no_lock = Options::new().no_lock();

@@ -33,11 +33,7 @@ fn commands(raw: &mut redis::Connection) -> BTreeMap<String, u64> {
 /// The commands clients sent while `f` ran, in order, without those that scripts ran:
 /// what `MONITOR` shows without its `[0 lua]` lines.
 fn sent_by_clients(url: &str, f: impl FnOnce()) -> Vec<String> {
-    let mut monitor = support::raw(url);
-    monitor
-        .send_packed_command(&redis::cmd("MONITOR").get_packed_command())
-        .unwrap();
-    assert_eq!(monitor.recv_response().unwrap(), redis::Value::Okay);
+    let mut monitor = support::monitor(url);
     f();
     let marker = "end-of-the-call";
     let _: String = redis::cmd("ECHO")

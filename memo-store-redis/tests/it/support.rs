@@ -40,6 +40,19 @@ pub(crate) fn raw(url: &str) -> redis::Connection {
     c
 }
 
+/// A connection in `MONITOR` mode: every command the server runs from now on, a line each.
+pub(crate) fn monitor(url: &str) -> redis::Connection {
+    let mut monitor = raw(url);
+    monitor
+        .send_packed_command(&redis::cmd("MONITOR").get_packed_command())
+        .expect("MONITOR is sent");
+    assert_eq!(
+        monitor.recv_response().expect("MONITOR's reply"),
+        redis::Value::Okay
+    );
+    monitor
+}
+
 /// The role this process plays when a test re-executed the binary, if it did.
 pub(crate) fn child_role() -> Option<String> {
     std::env::var(CHILD_VAR).ok()
