@@ -21,17 +21,19 @@ pub(crate) const ACQUIRE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', '
                        return 0";
 
 /// [`ACQUIRE`] that also reads the record the lock guards (`KEYS[2]`) when it takes the lock,
-/// in the same round trip: `{1, record or nil}` when taken. When the lock is held by another,
-/// what `ARGV[3]` (a [`Watch`]) asks: `first`, whether a record is there (`{3, nil}`);
-/// `absent`, the record if one has been written since (`{2, record}`); else `{0, nil}`.
-pub(crate) const ACQUIRE_READING: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+/// in the same round trip: `{1, record or nil}` when taken. `ARGV[3]` (a [`Watch`]) says what
+/// else to look for: `absent`, a record written since the wait began, returned without taking
+/// the lock (`{2, record}`) even if the lock is free by now, so that the waiter never holds a
+/// lock it has no use for; `first`, when the lock is held, whether a record is there
+/// (`{3, nil}`); else `{0, nil}`.
+pub(crate) const ACQUIRE_READING: &str = "if ARGV[3] == 'absent' then \
+                       local v = redis.call('GET', KEYS[2]) \
+                       if v then return {2, v} end end \
+                       if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
                        return {1, redis.call('GET', KEYS[2])} end \
                        if redis.call('PTTL', KEYS[1]) == -1 then \
                        redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
-                       if ARGV[3] == 'absent' then \
-                       local v = redis.call('GET', KEYS[2]) \
-                       if v then return {2, v} end \
-                       elseif ARGV[3] == 'first' and redis.call('EXISTS', KEYS[2]) == 1 then \
+                       if ARGV[3] == 'first' and redis.call('EXISTS', KEYS[2]) == 1 then \
                        return {3, false} end \
                        return {0, false}";
 
