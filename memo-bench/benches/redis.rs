@@ -4,8 +4,8 @@
 //!   plus the store's part alone (`Store::get`, no Memoizer).
 //! - `redis_miss`: a memoized miss (`GET`, compute, `SET ... PX`) against a raw `GET` +
 //!   `SET PX`; once with `Options::no_lock()` (the same two round trips) and once with the
-//!   store's default lock, which adds three: `SET NX PX` for the lock, the double-check `GET`
-//!   and the release script.
+//!   store's default lock, three round trips: the `GET`, one script that takes the lock and
+//!   reads the record (the double check), and the `SET PX` pipelined with the release script.
 //!
 //! Values are 64 bytes; every miss uses a new key, which expires after 60 s.
 //!

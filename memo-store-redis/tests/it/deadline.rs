@@ -231,7 +231,7 @@ fn a_server_frozen_for_5_s_costs_8_threads_at_most_the_deadline_per_call_then_th
                     if at == THAWED && !computed.get() && mine.recovered_after.is_none() {
                         mine.recovered_after = thawed_at.get().map(Instant::elapsed);
                     }
-                    // A miss with the lock: up to five round trips.
+                    // A miss with the lock: three round trips.
                     let key = format!("miss:{t}:{i}");
                     let call = Instant::now();
                     assert_eq!(memo.get(&key, || i).unwrap(), i);
