@@ -142,9 +142,9 @@ impl Default for LockSettings {
 /// Acquiring sets the lock key to a random token with `SET NX PX <lease>`, retrying with a
 /// doubling, capped backoff until the timeout (never longer than a thirty-second of the time
 /// waited so far, so a waiter notices a release within about 3% of its wait); releasing deletes
-/// the key only if it still holds this handle's token. The lease bounds how long a dead holder blocks the others, and a
-/// lock key found without an expiry (planted by something else) is given one lease, so it too
-/// blocks for one lease at most.
+/// the key only if it still holds this handle's token. The lease bounds how long a dead holder
+/// blocks the others, and a lock key found without an expiry (planted by something else) is
+/// given one lease, so it too blocks for one lease at most.
 ///
 /// This lock prevents duplicate work; it is not a correctness lock. A holder paused or slower
 /// than its lease loses the lock without knowing it, and a Redis failover can lose the key:

@@ -107,9 +107,8 @@ fn a_server_restart_fails_open_during_the_outage_and_recovers_after() {
         support::skip("no redis-server binary on the PATH for the restart test");
         return;
     }
-    let port = support::free_port();
-    let mut server = LocalServer::start_on(port);
-    let url = server.url();
+    let mut server = LocalServer::start();
+    let (port, url) = (server.port(), server.url());
     let store = RedisStore::builder(&url)
         .connect_timeout(Duration::from_millis(500))
         .read_timeout(Duration::from_millis(500))
